@@ -1,0 +1,155 @@
+"""`custom_op_library`: a TensorFlow custom-op shared library (CPU, optional CUDA).
+
+    custom_op_library(
+        name = "_upfirdn2d.so",
+        srcs = ["custom_ops/upfirdn2d/upfirdn2d_op.cc", ...],
+        hdrs = ["custom_ops/upfirdn2d/upfirdn2d_kernel.h", ...],
+        cuda_srcs = ["custom_ops/upfirdn2d/upfirdn2d_kernel.cu.cc"],
+        cuda_hdrs = ["custom_ops/upfirdn2d/upfirdn2d_kernel.cuh"],
+    )
+
+Default build: `cc_binary(linkshared = 1)` from `srcs` with g++, against the
+TensorFlow found by @local_tf (see tf_configure.bzl). No CUDA tool is needed.
+
+With `--define=cuda=true` (`--config=cuda` in .bazelrc): every `cuda_srcs` file
+is compiled by nvcc (`-x cu -DGOOGLE_CUDA=1`, genrule `<base>_<file>_nvcc`),
+the objects and the static CUDA runtime are linked into the same .so, and the
+host sources get `-DGOOGLE_CUDA=1` plus the CUDA headers bundled with TF.
+The nvcc genrules are tagged "manual", so `bazel build //...` without
+--config=cuda never runs nvcc.
+
+Includes are workspace-root relative ("custom_ops/..."); Bazel compiles from the
+execroot, which is the workspace root, so no extra -I is needed.
+"""
+
+load(
+    "@local_tf//:tf_config.bzl",
+    "CUDA_ARCH_FLAGS",
+    "CUDA_LIB_DIR",
+    "NVCC",
+    "TF_CXXOPTS",
+)
+
+_CUDA = "//build_defs:cuda"
+
+# Flags of the g++ compile of every op source (TF's own -D flags come with
+# @local_tf//:tf_header_lib; TF_CXXOPTS carries e.g. --std=c++17).
+OP_COPTS = TF_CXXOPTS + [
+    "-O3",
+    "-fPIC",
+    "-Wno-deprecated-declarations",
+    "-Wno-interference-size",
+]
+
+# Flags of every nvcc compile (arch flags: TF_CUDA_COMPUTE_CAPABILITIES).
+NVCC_FLAGS = [
+    "-x cu",
+    "-std=c++17",
+    "-O3",
+    "-DGOOGLE_CUDA=1",
+    "-DNDEBUG",
+    "--expt-relaxed-constexpr",
+    "-Xcompiler -fPIC",
+] + CUDA_ARCH_FLAGS
+
+def _basename(path):
+    return path.split("/")[-1].split(":")[-1]
+
+def _nvcc_objects(base, cuda_srcs, hdrs, tags):
+    """One nvcc genrule per CUDA source; returns the object labels."""
+    if not NVCC:
+        nvcc_cmd = "echo 'custom_op_library: no nvcc found (set CUDA_HOME or NVCC and " + \
+                   "run bazel sync --configure)' >&2; exit 1"
+    else:
+        nvcc_cmd = NVCC
+    objs = []
+    for src in cuda_srcs:
+        stem = _basename(src).replace(".cu.cc", "").replace(".cu", "")
+        rule = "%s_%s_nvcc" % (base, stem)
+        out = "%s_objs/%s.cu.pic.o" % (base, stem)
+        native.genrule(
+            name = rule,
+            srcs = [src] + hdrs,
+            outs = [out],
+            cmd = "%s %s -I. -c $(location %s) -o $@" % (
+                nvcc_cmd,
+                " ".join(NVCC_FLAGS),
+                src,
+            ),
+            message = "nvcc %s" % _basename(src),
+            tags = ["manual", "local"] + tags,
+        )
+        objs.append(":" + out)
+    return objs
+
+def custom_op_library(
+        name,
+        srcs,
+        hdrs = [],
+        cuda_srcs = [],
+        cuda_hdrs = [],
+        copts = [],
+        deps = [],
+        linkopts = [],
+        tags = [],
+        visibility = None,
+        **kwargs):
+    """Defines `name` (e.g. "_upfirdn2d.so"), a loadable TF op library.
+
+    Args:
+      name: output file name, ending in ".so".
+      srcs: C++ sources compiled by g++ (op registration + kernels).
+      hdrs: headers those sources (and the CUDA sources) include.
+      cuda_srcs: sources compiled by nvcc, only under --define=cuda=true.
+      cuda_hdrs: headers only the CUDA sources include (e.g. *.cuh).
+      copts: extra g++ flags.
+      deps: extra cc deps.
+      linkopts: extra link flags.
+      tags: tags of every generated target.
+      visibility: of the .so target.
+      **kwargs: passed to the cc_binary.
+    """
+    if not name.endswith(".so"):
+        fail("custom_op_library name must end in .so, got " + name)
+    base = name[:-len(".so")].lstrip("_")
+
+    cuda_deps = []
+    cuda_copts = []
+    if cuda_srcs:
+        objs = _nvcc_objects(base, cuda_srcs, hdrs + cuda_hdrs, tags)
+        native.cc_library(
+            name = base + "_cuda_objs",
+            srcs = objs,
+            linkopts = (["-L" + CUDA_LIB_DIR] if CUDA_LIB_DIR else []) + [
+                "-lcudart_static",
+                "-ldl",
+                "-lrt",
+                "-lpthread",
+            ],
+            deps = ["@local_tf//:cuda_headers"],
+            tags = ["manual"] + tags,
+        )
+        cuda_deps = [":" + base + "_cuda_objs"]
+        cuda_copts = ["-DGOOGLE_CUDA=1"]
+
+    native.cc_binary(
+        name = name,
+        srcs = srcs + hdrs,
+        copts = OP_COPTS + copts + select({
+            _CUDA: cuda_copts,
+            "//conditions:default": [],
+        }),
+        linkopts = linkopts,
+        linkshared = 1,
+        linkstatic = 1,
+        deps = deps + [
+            "@local_tf//:tf_header_lib",
+            "@local_tf//:libtensorflow_framework",
+        ] + select({
+            _CUDA: cuda_deps,
+            "//conditions:default": [],
+        }),
+        tags = tags,
+        visibility = visibility,
+        **kwargs
+    )

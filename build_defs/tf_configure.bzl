@@ -1,0 +1,186 @@
+"""Repository rule `tf_configure`: exposes the installed TensorFlow to Bazel.
+
+Pattern of tensorflow/custom-op's tf_configure: run the Python interpreter that
+has TensorFlow installed, read `tf.sysconfig`, and generate an external repo
+(conventionally `@local_tf`) containing
+
+  //:tf_header_lib               cc_library over TF's include dir (symlinked)
+  //:libtensorflow_framework     cc_library over libtensorflow_framework.so.2
+  //:cuda_headers                cc_library over the CUDA headers bundled in TF's
+                                 include dir (host side of GOOGLE_CUDA builds)
+  //:tf_config.bzl               constants: TF_CXXOPTS, PYTHON_BIN, NVCC, ...
+
+Environment (re-read when it changes; `bazel sync --configure` forces it):
+  PYTHON_BIN_PATH                interpreter to query (default: `python3` on PATH)
+  CUDA_HOME / CUDA_PATH          CUDA toolkit root (default /usr/local/cuda)
+  NVCC                           nvcc binary (default $CUDA_HOME/bin/nvcc, then PATH)
+  TF_CUDA_COMPUTE_CAPABILITIES   e.g. "8.0,9.0" (default "8.0,8.6,9.0")
+
+Nothing here touches the network.
+"""
+
+_PYTHON_BIN_PATH = "PYTHON_BIN_PATH"
+_CUDA_ENV = ["CUDA_HOME", "CUDA_PATH", "NVCC", "TF_CUDA_COMPUTE_CAPABILITIES"]
+_DEFAULT_CUDA_CAPS = "8.0,8.6,9.0"
+
+_QUERY = """
+import json, sys
+import tensorflow as tf
+print("@@TF_CONFIG@@" + json.dumps({
+    "include": tf.sysconfig.get_include(),
+    "lib": tf.sysconfig.get_lib(),
+    "compile_flags": tf.sysconfig.get_compile_flags(),
+    "link_flags": tf.sysconfig.get_link_flags(),
+    "version": tf.__version__,
+    "python": sys.executable,
+}))
+"""
+
+def _fail(msg):
+    fail("\n[tf_configure] %s\n" % msg)
+
+def _find_python(ctx):
+    python = ctx.os.environ.get(_PYTHON_BIN_PATH, "python3").strip()
+    if "/" not in python:
+        found = ctx.which(python)
+        if not found:
+            _fail("cannot find '%s' on PATH; set %s to a Python with TensorFlow" %
+                  (python, _PYTHON_BIN_PATH))
+        python = str(found)
+    return python
+
+def _query_tf(ctx, python):
+    result = ctx.execute(
+        [python, "-c", _QUERY],
+        environment = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""},
+        timeout = 300,
+    )
+    for line in result.stdout.splitlines():
+        if line.startswith("@@TF_CONFIG@@"):
+            return json.decode(line[len("@@TF_CONFIG@@"):])
+    _fail("'%s' could not import tensorflow (rc %d):\n%s" %
+          (python, result.return_code, result.stderr[-4000:]))
+
+def _find_cuda(ctx):
+    env = ctx.os.environ
+    home = env.get("CUDA_HOME") or env.get("CUDA_PATH") or "/usr/local/cuda"
+    nvcc = env.get("NVCC", "")
+    if not nvcc:
+        if ctx.path(home + "/bin/nvcc").exists:
+            nvcc = home + "/bin/nvcc"
+        else:
+            found = ctx.which("nvcc")
+            nvcc = str(found) if found else ""
+    lib = ""
+    for candidate in [home + "/lib64", home + "/lib", home + "/targets/x86_64-linux/lib"]:
+        if ctx.path(candidate + "/libcudart_static.a").exists:
+            lib = candidate
+            break
+    caps = env.get("TF_CUDA_COMPUTE_CAPABILITIES", _DEFAULT_CUDA_CAPS)
+    arch_flags = []
+    cap_list = [c.strip().replace(".", "") for c in caps.split(",") if c.strip()]
+    for cap in cap_list:
+        arch_flags.append("-gencode=arch=compute_%s,code=sm_%s" % (cap, cap))
+    if cap_list:  # PTX of the newest arch, so newer GPUs can JIT it.
+        arch_flags.append("-gencode=arch=compute_%s,code=compute_%s" % (cap_list[-1], cap_list[-1]))
+    return struct(nvcc = nvcc, lib = lib, arch_flags = arch_flags)
+
+def _tf_configure_impl(ctx):
+    python = _find_python(ctx)
+    tf = _query_tf(ctx, python)
+
+    # TF's include dir is symlinked (not copied) into the repo: ~18k headers.
+    ctx.symlink(tf["include"], "include")
+
+    # Flags: -I is replaced by the symlinked include dir; -D goes to `defines`
+    # (propagated to every dependent); the rest (e.g. --std=c++17) to TF_CXXOPTS.
+    defines = []
+    cxxopts = []
+    for flag in tf["compile_flags"]:
+        if flag.startswith("-I"):
+            continue
+        elif flag.startswith("-D"):
+            defines.append(flag[2:])
+        else:
+            cxxopts.append(flag)
+
+    # Link flags: -L<dir> -l:<lib>; symlink the library itself into the repo.
+    lib_dir = tf["lib"]
+    lib_names = []
+    for flag in tf["link_flags"]:
+        if flag.startswith("-L"):
+            lib_dir = flag[2:]
+        elif flag.startswith("-l:"):
+            lib_names.append(flag[3:])
+        elif flag.startswith("-l"):
+            lib_names.append("lib%s.so" % flag[2:])
+    if not lib_names:
+        _fail("no library in tf.sysconfig.get_link_flags(): %s" % tf["link_flags"])
+    for name in lib_names:
+        src = "%s/%s" % (lib_dir, name)
+        if not ctx.path(src).exists:
+            _fail("%s does not exist" % src)
+        ctx.symlink(src, name)
+
+    cuda = _find_cuda(ctx)
+    ctx.file("BUILD", """# Generated by //build_defs:tf_configure.bzl for TensorFlow {version}
+# ({python}). Do not edit.
+package(default_visibility = ["//visibility:public"])
+
+exports_files(["tf_config.bzl"])
+
+cc_library(
+    name = "tf_header_lib",
+    hdrs = glob(["include/**"], exclude = ["include/third_party/gpus/**"]),
+    defines = {defines},
+    includes = ["include"],
+)
+
+cc_library(
+    name = "libtensorflow_framework",
+    srcs = {libs},
+)
+
+# CUDA headers shipped inside TF's include dir (the CUDA version TF was built
+# with); enough for the host-side (g++) compile of GOOGLE_CUDA=1 kernels.
+cc_library(
+    name = "cuda_headers",
+    hdrs = glob(["include/third_party/gpus/**"]),
+    includes = ["include/third_party/gpus/cuda/include"],
+    deps = [":tf_header_lib"],
+)
+""".format(
+        version = tf["version"],
+        python = python,
+        defines = repr(defines),
+        libs = repr(lib_names),
+    ))
+
+    ctx.file("tf_config.bzl", """# Generated by //build_defs:tf_configure.bzl. Do not edit.
+TF_VERSION = {version}
+TF_INCLUDE_DIR = {include}
+TF_LIB_DIR = {lib}
+TF_DEFINES = {defines}
+TF_CXXOPTS = {cxxopts}
+PYTHON_BIN = {python}
+NVCC = {nvcc}
+CUDA_LIB_DIR = {cuda_lib}
+CUDA_ARCH_FLAGS = {arch_flags}
+""".format(
+        version = repr(tf["version"]),
+        include = repr(tf["include"]),
+        lib = repr(lib_dir),
+        defines = repr(defines),
+        cxxopts = repr(cxxopts),
+        python = repr(tf["python"]),
+        nvcc = repr(cuda.nvcc),
+        cuda_lib = repr(cuda.lib),
+        arch_flags = repr(cuda.arch_flags),
+    ))
+
+tf_configure = repository_rule(
+    implementation = _tf_configure_impl,
+    environ = [_PYTHON_BIN_PATH] + _CUDA_ENV,
+    configure = True,
+    local = True,
+)

@@ -1,0 +1,1 @@
+"""Build code for the C++/CUDA op libraries (used by setup.py; not installed)."""
