@@ -12,7 +12,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from custom_ops.build import OPS, build_op_library  # noqa: E402
+from custom_ops.build import OPS, build_op_library
 
 
 class BuildCustomOps(build_ext):

@@ -31,7 +31,7 @@ def tensorflow_flags():
 
 
 def _run(command):
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).splitlines()[-30:])
         raise RuntimeError(f"command failed ({result.returncode}): {shlex.join(command)}\n{tail}")

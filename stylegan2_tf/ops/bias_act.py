@@ -6,7 +6,8 @@ and its gradient in one more. One activation table drives both paths.
 """
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -146,7 +147,7 @@ def _bias_act_grad(op, grad):
     spec = _BY_CODE[op.get_attr("act")]
     attrs = {name: op.get_attr(name) for name in ("act", "axis", "alpha", "gain", "clamp")}
     axis = attrs["axis"]
-    x, b, xref, yref, dy = op.inputs
+    x, b, xref, yref, _ = op.inputs
     empty = _empty(grad.dtype)
     if order == 0:
         keep_x = spec.ref == "x" or spec.has_2nd_grad

@@ -1,0 +1,230 @@
+"""upfirdn2d: reference vs an independent numpy model, custom vs reference (values,
+first- and second-order gradients), numeric gradients, helpers and errors."""
+
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from op_checks import assert_numeric_gradient, assert_same_op
+
+from stylegan2_tf.ops import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+
+
+def numpy_upfirdn2d(x, f, up, down, padding, flip_filter=False, gain=1.0):
+    """Direct model of the definition: zero insertion, pad/crop, convolution, decimation."""
+    upx, upy = up
+    downx, downy = down
+    px0, px1, py0, py1 = padding
+    n, h, w, c = x.shape
+    u = np.zeros([n, h * upy, w * upx, c])
+    u[:, ::upy, ::upx, :] = x
+    u = np.pad(u, [(0, 0), (max(py0, 0), max(py1, 0)), (max(px0, 0), max(px1, 0)), (0, 0)])
+    u = u[:, max(-py0, 0) : u.shape[1] - max(-py1, 0), max(-px0, 0) : u.shape[2] - max(-px1, 0), :]
+    f2 = np.outer(f, f) if f.ndim == 1 else f
+    f2 = f2.astype(np.float64) * gain
+    taps = f2 if flip_filter else f2[::-1, ::-1]  # correlation weights
+    fh, fw = taps.shape
+    out_h, out_w = u.shape[1] - fh + 1, u.shape[2] - fw + 1
+    y = np.zeros([n, out_h, out_w, c])
+    for ky, kx in itertools.product(range(fh), range(fw)):
+        y += taps[ky, kx] * u[:, ky : ky + out_h, kx : kx + out_w, :]
+    return y[:, ::downy, ::downx, :]
+
+
+def _case_grid():
+    """A covering grid of (x shape, up, down, padding, filter taps, separable, flip)."""
+    rng = np.random.default_rng(1)
+    shapes = [(1, 5, 7, 3), (2, 8, 8, 4), (3, 6, 9, 2), (1, 1, 4, 5)]
+    scalings = [(1, 1), (2, 1), (1, 2), (4, 1), (1, 4), (2, 2), (4, 2), ((2, 1), (1, 2))]
+    paddings = [0, 1, (2, 1), (1, 2, 0, 3), (-1, 2, 2, -1), (3, -2, -1, 4)]
+    cases = []
+    for i, (up, down) in enumerate(scalings):
+        for j, taps in enumerate(range(1, 7)):
+            shape = shapes[(i + j) % len(shapes)]
+            padding = paddings[(i * 7 + j) % len(paddings)]
+            separable = bool(rng.integers(2)) and taps > 1
+            flip = bool(rng.integers(2))
+            cases.append((shape, up, down, padding, taps, separable, flip))
+    return cases
+
+
+def _expand(up, down, padding):
+    up = up if isinstance(up, tuple) else (up, up)
+    down = down if isinstance(down, tuple) else (down, down)
+    if isinstance(padding, int):
+        padding = (padding,) * 4
+    elif len(padding) == 2:
+        padding = (padding[0], padding[0], padding[1], padding[1])
+    return up, down, padding
+
+
+def _valid(shape, up, down, padding, taps):
+    up, down, padding = _expand(up, down, padding)
+    return (shape[2] * up[0] + padding[0] + padding[1] >= taps
+            and shape[1] * up[1] + padding[2] + padding[3] >= taps)
+
+
+CASES = [c for c in _case_grid() if _valid(c[0], c[1], c[2], c[3], c[4])]
+
+
+def _filter(taps, separable, seed):
+    values = np.random.default_rng(seed).uniform(0.5, 2.0, size=taps).astype(np.float32)
+    if separable:
+        return values
+    return np.outer(values, np.random.default_rng(seed + 1).uniform(0.5, 2.0, size=taps)).astype(np.float32)
+
+
+def _x(shape, dtype=np.float32, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def test_grid_is_large_enough():
+    assert len(CASES) >= 40
+    assert {c[4] for c in CASES} == {1, 2, 3, 4, 5, 6}
+
+
+@pytest.mark.parametrize("shape,up,down,padding,taps,separable,flip", CASES)
+def test_reference_matches_numpy_model(shape, up, down, padding, taps, separable, flip):
+    x, f = _x(shape), _filter(taps, separable, taps)
+    y = upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip, gain=1.5, impl="ref")
+    expected = numpy_upfirdn2d(x.astype(np.float64), f, *_expand(up, down, padding), flip, 1.5)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape,up,down,padding,taps,separable,flip", CASES)
+def test_custom_matches_reference_float32(shape, up, down, padding, taps, separable, flip):
+    f = _filter(taps, separable, taps)
+
+    def run(impl):
+        return lambda x: upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip,
+                                   gain=0.7, impl=impl)
+
+    assert_same_op(run("custom"), run("ref"), [_x(shape)], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape,up,down,padding,taps,separable,flip", CASES[::4])
+def test_custom_matches_reference_float16(shape, up, down, padding, taps, separable, flip):
+    f = _filter(taps, separable, taps) / taps  # keep float16 sums small
+    x = _x(shape, np.float16)
+    y_custom = upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip, impl="custom")
+    y_exact = numpy_upfirdn2d(x.astype(np.float64), f, *_expand(up, down, padding), flip)
+    assert y_custom.dtype == tf.float16
+    np.testing.assert_allclose(y_custom.numpy().astype(np.float64), y_exact, rtol=2e-3, atol=2e-3)
+
+    def run(impl):
+        return lambda x: upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip, impl=impl)
+
+    assert_same_op(run("custom"), run("ref"), [x], rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("shape,up,down,padding,taps,separable,flip", CASES[::6])
+def test_reference_gradient_is_numeric_gradient(shape, up, down, padding, taps, separable, flip):
+    f = _filter(taps, separable, taps)
+    x = _x((1,) + shape[1:3] + (2,), np.float64)
+    assert_numeric_gradient(
+        lambda x: upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip, impl="ref"), [x]
+    )
+
+
+def test_custom_in_tf_function_and_batch_of_one():
+    f = setup_filter([1, 3, 3, 1])
+    fn = tf.function(lambda x: upsample2d(x, f, impl="custom"))
+    x = _x((1, 4, 6, 3))
+    np.testing.assert_allclose(fn(x).numpy(), upsample2d(x, f, impl="ref").numpy(), atol=1e-5)
+    assert fn(x).shape == (1, 8, 12, 3)
+
+
+def test_setup_filter():
+    f = setup_filter([1, 3, 3, 1])
+    assert f.shape == (4, 4) and f.dtype == np.float32
+    np.testing.assert_allclose(f.sum(), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(f, np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64, rtol=1e-6)
+    assert setup_filter(np.ones(8)).shape == (8,)  # >= 8 taps stay separable
+    np.testing.assert_allclose(setup_filter(np.ones(8), gain=4).sum(), 2.0, rtol=1e-6)
+    np.testing.assert_allclose(setup_filter([1, 2], gain=4).sum(), 4.0, rtol=1e-6)
+    np.testing.assert_allclose(setup_filter([1, 2], flip_filter=True)[0, 0], 4 / 9, rtol=1e-6)
+    assert setup_filter(None).shape == (1, 1)
+
+
+@pytest.mark.parametrize("impl", ["ref", "custom"])
+def test_resampling_helpers_keep_constant_images_constant(impl):
+    f = setup_filter([1, 3, 3, 1])
+    x = np.full((2, 8, 6, 3), 0.5, np.float32)
+    up = upsample2d(x, f, impl=impl).numpy()
+    down = downsample2d(x, f, impl=impl).numpy()
+    same = filter2d(x, f, impl=impl).numpy()
+    assert up.shape == (2, 16, 12, 3) and down.shape == (2, 4, 3, 3) and same.shape == x.shape
+    np.testing.assert_allclose(up[:, 2:-2, 2:-2], 0.5, rtol=1e-5)
+    np.testing.assert_allclose(down[:, 1:-1, 1:-1], 0.5, rtol=1e-5)
+    np.testing.assert_allclose(same[:, 2:-2, 2:-2], 0.5, rtol=1e-5)
+
+
+def test_helpers_match_between_impls_with_separable_filter():
+    f = setup_filter(np.arange(1, 9), separable=True)
+    x = _x((2, 9, 10, 3))
+    for helper, kwargs in ((upsample2d, {"up": (2, 4)}), (downsample2d, {"down": 2}), (filter2d, {})):
+        ref = helper(x, f, impl="ref", **kwargs).numpy()
+        custom = helper(x, f, impl="custom", **kwargs).numpy()
+        np.testing.assert_allclose(custom, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,pattern",
+    [
+        ({"up": 0}, ValueError, "up must be an int >= 1"),
+        ({"down": [2]}, ValueError, "down must be"),
+        ({"padding": [1, 2, 3]}, ValueError, "padding must be"),
+        ({"padding": -3}, ValueError, "empty output"),
+        ({"impl": "cuda"}, ValueError, "impl must be one of"),
+        ({"f": np.ones([2, 2, 2])}, ValueError, "filter must be"),
+        ({"f": [1.0, np.nan]}, ValueError, "non-finite"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, error, pattern):
+    args = {"x": _x((1, 4, 4, 1)), "f": setup_filter([1, 1])}
+    args.update(kwargs)
+    with pytest.raises(error, match=pattern):
+        upfirdn2d(**args)
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="rank-4 NHWC"):
+        upfirdn2d(np.zeros((4, 4, 1), np.float32), None)
+    with pytest.raises(TypeError, match="floating-point"):
+        upfirdn2d(np.zeros((1, 4, 4, 1), np.int32), None)
+    with pytest.raises(ValueError, match="impl='custom' supports float16/float32"):
+        upfirdn2d(np.zeros((1, 4, 4, 1), np.float64), None, impl="custom")
+
+
+def test_auto_falls_back_to_reference_with_one_warning(tmp_path):
+    """Without a built library, "auto" warns once, naming the reason, and still computes."""
+    script = textwrap.dedent(
+        """
+        import warnings
+        import numpy as np
+        from stylegan2_tf.ops import setup_filter, upfirdn2d
+        x = np.ones((1, 4, 4, 2), np.float32)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(3):
+                y = upfirdn2d(x, setup_filter([1, 2, 1]), up=2)
+        messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        print(len(messages), y.shape)
+        print(messages[0])
+        try:
+            upfirdn2d(x, None, impl="custom")
+        except Exception as error:
+            print(type(error).__name__, error)
+        """
+    )
+    env = dict(os.environ, STYLEGAN2_TF_OPS_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == "1 (1, 6, 6, 2)"
+    assert "does not exist" in out[1] and "impl='ref'" in out[1]
+    assert out[2].startswith("CustomOpUnavailableError")
