@@ -18,7 +18,7 @@ using ::tensorflow::errors::InvalidArgument;
 
 using CPUDevice = Eigen::ThreadPoolDevice;
 
-// Pointers of one call; optional inputs are null when absent.
+// Pointers of one call; b is null without a bias, absent xref/yref/dy point at x.
 template <typename T>
 struct BiasActTensors {
   const T* x;
@@ -115,15 +115,23 @@ class BiasActOp : public OpKernel {
                                   b.shape().DebugString()));
       for (int d = axis + 1; d < x.dims(); ++d) p.bias_stride *= x.dim_size(d);
     }
-    const T* optional[3] = {nullptr, nullptr, nullptr};  // xref, yref, dy
+    // Optional inputs: empty, or of x's shape; required ones must be given.
+    const bool needed[3] = {BiasActNeedsXref(p.act, p.grad),
+                            BiasActNeedsYref(p.act, p.grad, p.clamp), BiasActNeedsDy(p.grad)};
     const char* names[3] = {"xref", "yref", "dy"};
+    const T* optional[3];
     for (int i = 0; i < 3; ++i) {
       const Tensor& t = ctx->input(2 + i);
-      if (t.NumElements() == 0 && p.size > 0) continue;
-      OP_REQUIRES(ctx, t.shape() == x.shape(),
+      const bool given = t.NumElements() > 0 || (p.size == 0 && t.shape() == x.shape());
+      OP_REQUIRES(ctx, given || !needed[i],
+                  InvalidArgument("bias_act: act ", p.act, " with grad ", p.grad, " and clamp ",
+                                  p.clamp, " needs ", names[i], " of x's shape ",
+                                  x.shape().DebugString()));
+      OP_REQUIRES(ctx, !given || t.shape() == x.shape(),
                   InvalidArgument("bias_act: ", names[i], " must be empty or of x's shape ",
                                   x.shape().DebugString(), ", got ", t.shape().DebugString()));
-      optional[i] = t.flat<T>().data();
+      // An absent input is never read: x stands in so every pointer is valid.
+      optional[i] = given ? t.flat<T>().data() : x.flat<T>().data();
     }
     Tensor* y = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));

@@ -51,12 +51,14 @@ constexpr float kSeluAlpha = 1.6732632423543772848170429916717f;
 
 SG2_HOST_DEVICE inline float SigmoidF(float z) { return 1.0f / (1.0f + expf(-z)); }
 
-// One element. `A` and `G` are compile-time so that loops over it vectorize.
-template <int A, int G>
+// One element. `A`, `G` and `kClamp` (clamp >= 0) are compile-time and the
+// body is branch-free selects, so that loops over it vectorize.
+// inv_gain: 1 / gain, or 0 when gain is 0.
+template <int A, int G, bool kClamp>
 SG2_HOST_DEVICE inline float BiasActValue(float x, float b, float xref, float yref, float dy,
-                                          float alpha, float gain, float clamp) {
+                                          float alpha, float gain, float inv_gain, float clamp) {
   const float z = (G == 0) ? x + b : xref + b;
-  const float a = (gain != 0.0f) ? yref / gain : 0.0f;  // act(z) for 'y' kinds, G > 0
+  const float a = yref * inv_gain;  // act(z) for 'y' kinds, G > 0
   float d = 0.0f;  // G 0: act(z); G 1: act'(z); G 2: act''(z)
   if (A == kActLinear) {
     d = (G == 0) ? z : (G == 1) ? 1.0f : 0.0f;
@@ -86,23 +88,55 @@ SG2_HOST_DEVICE inline float BiasActValue(float x, float b, float xref, float yr
                    : s * (1.0f - s) * (2.0f + z * (1.0f - 2.0f * s));
   }
   float y = (G == 0) ? d * gain : x * d * gain * ((G == 2) ? dy : 1.0f);
-  if (clamp >= 0.0f) {
+  if (kClamp) {
     if (G == 0) {
-      y = (y > clamp) ? clamp : (y < -clamp) ? -clamp : y;
-    } else if (!(yref > -clamp && yref < clamp)) {
-      y = 0.0f;
+      y = (y > clamp) ? clamp : y;
+      y = (y < -clamp) ? -clamp : y;
+    } else {
+      y = ((yref > -clamp) & (yref < clamp)) ? y : 0.0f;
     }
   }
   return y;
 }
 
-// CPU: elements [begin, end). Optional inputs are null when absent (b when
-// bias_size == 0; xref, yref, dy when the activation and grad do not read them).
-template <typename T, int A, int G>
-void BiasActCpuRange(const BiasActParams& p, const T* SG2_RESTRICT x, const T* SG2_RESTRICT b,
-                     const T* SG2_RESTRICT xref, const T* SG2_RESTRICT yref,
-                     const T* SG2_RESTRICT dy, T* SG2_RESTRICT y, int64_t begin, int64_t end) {
+SG2_HOST_DEVICE inline float BiasActInvGain(float gain) { return gain != 0.0f ? 1.0f / gain : 0.0f; }
+
+// Which optional inputs (A, G, clamp) reads. Callers pass x in place of the
+// others, so every pointer is valid and loops carry no branches on them.
+SG2_HOST_DEVICE inline bool BiasActNeedsXref(int act, int grad) {
+  return grad > 0 && act == kActSwish;
+}
+SG2_HOST_DEVICE inline bool BiasActNeedsYref(int act, int grad, float clamp) {
+  return grad > 0 && (clamp >= 0.0f || (act != kActLinear && act != kActSwish));
+}
+SG2_HOST_DEVICE inline bool BiasActNeedsDy(int grad) { return grad == 2; }
+
+// CPU: elements [begin, end). b is null when bias_size == 0; xref, yref and dy
+// are never null (see above).
+template <typename T, int A, int G, bool kClamp>
+void BiasActCpuRun(const BiasActParams& p, int64_t len, const T* SG2_RESTRICT x,
+                   const T* SG2_RESTRICT b_run, float b_scalar, const T* SG2_RESTRICT xref,
+                   const T* SG2_RESTRICT yref, const T* SG2_RESTRICT dy, T* SG2_RESTRICT y) {
   const float alpha = p.alpha, gain = p.gain, clamp = p.clamp;
+  const float inv_gain = BiasActInvGain(gain);
+  if (b_run) {
+    for (int64_t k = 0; k < len; ++k)
+      y[k] = static_cast<T>(BiasActValue<A, G, kClamp>(
+          static_cast<float>(x[k]), static_cast<float>(b_run[k]), static_cast<float>(xref[k]),
+          static_cast<float>(yref[k]), static_cast<float>(dy[k]), alpha, gain, inv_gain, clamp));
+  } else {
+    for (int64_t k = 0; k < len; ++k)
+      y[k] = static_cast<T>(BiasActValue<A, G, kClamp>(
+          static_cast<float>(x[k]), b_scalar, static_cast<float>(xref[k]),
+          static_cast<float>(yref[k]), static_cast<float>(dy[k]), alpha, gain, inv_gain, clamp));
+  }
+}
+
+// CPU: elements [begin, end). b is null when bias_size == 0; xref, yref and dy
+// are never null (see above).
+template <typename T, int A, int G>
+void BiasActCpuRange(const BiasActParams& p, const T* x, const T* b, const T* xref,
+                     const T* yref, const T* dy, T* y, int64_t begin, int64_t end) {
   // Splits [begin, end) into runs of one bias value (stride > 1) or of
   // consecutive bias indices (stride == 1), so each inner loop is flat.
   int64_t i = begin;
@@ -122,24 +156,12 @@ void BiasActCpuRange(const BiasActParams& p, const T* SG2_RESTRICT x, const T* S
       }
       if (run_end > end) run_end = end;
     }
-    const int64_t len = run_end - i;
-    const T* xs = x + i;
-    const T* xrs = xref ? xref + i : nullptr;
-    const T* yrs = yref ? yref + i : nullptr;
-    const T* dys = dy ? dy + i : nullptr;
-    T* ys = y + i;
-    if (b_run) {
-      for (int64_t k = 0; k < len; ++k)
-        ys[k] = static_cast<T>(BiasActValue<A, G>(
-            static_cast<float>(xs[k]), static_cast<float>(b_run[k]),
-            xrs ? static_cast<float>(xrs[k]) : 0.0f, yrs ? static_cast<float>(yrs[k]) : 0.0f,
-            dys ? static_cast<float>(dys[k]) : 1.0f, alpha, gain, clamp));
+    if (p.clamp >= 0.0f) {
+      BiasActCpuRun<T, A, G, true>(p, run_end - i, x + i, b_run, b_scalar, xref + i, yref + i,
+                                   dy + i, y + i);
     } else {
-      for (int64_t k = 0; k < len; ++k)
-        ys[k] = static_cast<T>(BiasActValue<A, G>(
-            static_cast<float>(xs[k]), b_scalar, xrs ? static_cast<float>(xrs[k]) : 0.0f,
-            yrs ? static_cast<float>(yrs[k]) : 0.0f, dys ? static_cast<float>(dys[k]) : 1.0f,
-            alpha, gain, clamp));
+      BiasActCpuRun<T, A, G, false>(p, run_end - i, x + i, b_run, b_scalar, xref + i, yref + i,
+                                    dy + i, y + i);
     }
     i = run_end;
   }

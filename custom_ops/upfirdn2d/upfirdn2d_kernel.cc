@@ -39,8 +39,7 @@ struct Upfirdn2dFunctor<CPUDevice, T> {
     const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
     tensorflow::Shard(threads->num_threads, threads->workers, rows, cost_per_row,
                       [&](int64_t begin, int64_t end) {
-      std::vector<float> acc(static_cast<size_t>(p.channels));
-      Upfirdn2dCpuRows<T>(p, x, tap_data, y, acc.data(), begin, end);
+      Upfirdn2dCpuRows<T>(p, x, tap_data, y, begin, end);
     });
   }
 };

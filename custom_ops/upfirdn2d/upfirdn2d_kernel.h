@@ -80,13 +80,33 @@ SG2_HOST_DEVICE inline float Upfirdn2dTap(const Upfirdn2dParams& p, const float*
   return f[fy * p.filter_w + fx] * p.gain;
 }
 
+// CPU: one output pixel, channels [c0, c0 + kWidth), accumulated in registers.
+template <int kWidth, typename T>
+inline void Upfirdn2dCpuPixel(const Upfirdn2dParams& p, const T* SG2_RESTRICT x_img,
+                              const float* SG2_RESTRICT taps, const AxisWindow& wy,
+                              const AxisWindow& wx, int64_t c0, T* SG2_RESTRICT yp) {
+  const int64_t C = p.channels;
+  float acc[kWidth];
+  for (int k = 0; k < kWidth; ++k) acc[k] = 0.0f;
+  for (int64_t iy = wy.first, ky = wy.tap0; iy <= wy.last; ++iy, ky += p.up_y) {
+    const float* tap_row = taps + ky * p.filter_w;
+    const T* x_row = x_img + iy * p.in_w * C + c0;
+    for (int64_t ix = wx.first, kx = wx.tap0; ix <= wx.last; ++ix, kx += p.up_x) {
+      const float w = tap_row[kx];
+      const T* SG2_RESTRICT xp = x_row + ix * C;
+      for (int k = 0; k < kWidth; ++k) acc[k] += w * static_cast<float>(xp[k]);
+    }
+  }
+  for (int k = 0; k < kWidth; ++k) yp[c0 + k] = static_cast<T>(acc[k]);
+}
+
 // CPU: computes output rows [row_begin, row_end), row r = n * out_h + oy.
-// `taps` holds filter_h * filter_w correlation weights (Upfirdn2dTap order),
-// `acc` is float scratch for `channels` values. Accumulates in float.
+// `taps` holds filter_h * filter_w correlation weights (Upfirdn2dTap order).
+// Channels go in blocks of 32, then 8, then 1, each block's sums in registers.
 template <typename T>
 void Upfirdn2dCpuRows(const Upfirdn2dParams& p, const T* SG2_RESTRICT x,
-                      const float* SG2_RESTRICT taps, T* SG2_RESTRICT y,
-                      float* SG2_RESTRICT acc, int64_t row_begin, int64_t row_end) {
+                      const float* SG2_RESTRICT taps, T* SG2_RESTRICT y, int64_t row_begin,
+                      int64_t row_end) {
   const int64_t C = p.channels;
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int64_t n = r / p.out_h;
@@ -96,18 +116,11 @@ void Upfirdn2dCpuRows(const Upfirdn2dParams& p, const T* SG2_RESTRICT x,
     T* y_row = y + r * p.out_w * C;
     for (int64_t ox = 0; ox < p.out_w; ++ox) {
       const AxisWindow wx = Upfirdn2dWindow(ox, p.in_w, p.up_x, p.down_x, p.pad_x0, p.filter_w);
-      for (int64_t c = 0; c < C; ++c) acc[c] = 0.0f;
-      for (int64_t iy = wy.first, ky = wy.tap0; iy <= wy.last; ++iy, ky += p.up_y) {
-        const float* tap_row = taps + ky * p.filter_w;
-        const T* x_row = x_img + iy * p.in_w * C;
-        for (int64_t ix = wx.first, kx = wx.tap0; ix <= wx.last; ++ix, kx += p.up_x) {
-          const float w = tap_row[kx];
-          const T* SG2_RESTRICT xp = x_row + ix * C;
-          for (int64_t c = 0; c < C; ++c) acc[c] += w * static_cast<float>(xp[c]);
-        }
-      }
-      T* SG2_RESTRICT yp = y_row + ox * C;
-      for (int64_t c = 0; c < C; ++c) yp[c] = static_cast<T>(acc[c]);
+      T* yp = y_row + ox * C;
+      int64_t c0 = 0;
+      for (; c0 + 32 <= C; c0 += 32) Upfirdn2dCpuPixel<32>(p, x_img, taps, wy, wx, c0, yp);
+      for (; c0 + 8 <= C; c0 += 8) Upfirdn2dCpuPixel<8>(p, x_img, taps, wy, wx, c0, yp);
+      for (; c0 < C; ++c0) Upfirdn2dCpuPixel<1>(p, x_img, taps, wy, wx, c0, yp);
     }
   }
 }
