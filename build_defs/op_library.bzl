@@ -13,8 +13,9 @@ TensorFlow found by @local_tf (see tf_configure.bzl). No CUDA tool is needed.
 
 With `--define=cuda=true` (`--config=cuda` in .bazelrc): every `cuda_srcs` file
 is compiled by nvcc (`-x cu -DGOOGLE_CUDA=1`, genrule `<base>_<file>_nvcc`),
-the objects and the static CUDA runtime are linked into the same .so, and the
-host sources get `-DGOOGLE_CUDA=1` plus the CUDA headers bundled with TF.
+the objects and the toolkit's static CUDA runtime (symbols kept local) are
+linked into the same .so, and the host sources get `-DGOOGLE_CUDA=1` plus the
+CUDA headers bundled with TF. Output dir bazel-out/k8-opt-cuda (--platform_suffix).
 The nvcc genrules are tagged "manual", so `bazel build //...` without
 --config=cuda never runs nvcc.
 
@@ -25,9 +26,10 @@ execroot, which is the workspace root, so no extra -I is needed.
 load(
     "@local_tf//:tf_config.bzl",
     "CUDA_ARCH_FLAGS",
-    "CUDA_LIB_DIR",
     "NVCC",
     "TF_CXXOPTS",
+    "TF_DEFINES",
+    "TF_INCLUDE_DIR",
 )
 
 _CUDA = "//build_defs:cuda"
@@ -41,7 +43,9 @@ OP_COPTS = TF_CXXOPTS + [
     "-Wno-interference-size",
 ]
 
-# Flags of every nvcc compile (arch flags: TF_CUDA_COMPUTE_CAPABILITIES).
+# Flags of every nvcc compile (arch flags: STYLEGAN2_TF_CUDA_ARCHS, tf_configure.bzl). TF's
+# -D flags keep the ABI (and Eigen's alignment) equal to the g++ side; TF's
+# include dir provides Eigen (read in place: nvcc runs in a genrule).
 NVCC_FLAGS = [
     "-x cu",
     "-std=c++17",
@@ -50,7 +54,9 @@ NVCC_FLAGS = [
     "-DNDEBUG",
     "--expt-relaxed-constexpr",
     "-Xcompiler -fPIC",
-] + CUDA_ARCH_FLAGS
+    "-Wno-deprecated-gpu-targets",
+    "--threads 0",
+] + ["-D" + d for d in TF_DEFINES] + ["-isystem " + TF_INCLUDE_DIR] + CUDA_ARCH_FLAGS
 
 def _basename(path):
     return path.split("/")[-1].split(":")[-1]
@@ -58,8 +64,8 @@ def _basename(path):
 def _nvcc_objects(base, cuda_srcs, hdrs, tags):
     """One nvcc genrule per CUDA source; returns the object labels."""
     if not NVCC:
-        nvcc_cmd = "echo 'custom_op_library: no nvcc found (set CUDA_HOME or NVCC and " + \
-                   "run bazel sync --configure)' >&2; exit 1"
+        nvcc_cmd = "echo 'custom_op_library: no nvcc found (put it on PATH or set NVCC " + \
+                   "or CUDA_HOME)' >&2; exit 1"
     else:
         nvcc_cmd = NVCC
     objs = []
@@ -115,22 +121,25 @@ def custom_op_library(
 
     cuda_deps = []
     cuda_copts = []
+    cuda_linkopts = []
     if cuda_srcs:
         objs = _nvcc_objects(base, cuda_srcs, hdrs + cuda_hdrs, tags)
         native.cc_library(
             name = base + "_cuda_objs",
             srcs = objs,
-            linkopts = (["-L" + CUDA_LIB_DIR] if CUDA_LIB_DIR else []) + [
-                "-lcudart_static",
-                "-ldl",
-                "-lrt",
-                "-lpthread",
-            ],
-            deps = ["@local_tf//:cuda_headers"],
+            deps = ["@local_tf//:cuda_headers", "@local_tf//:cudart_static"],
             tags = ["manual"] + tags,
         )
         cuda_deps = [":" + base + "_cuda_objs"]
         cuda_copts = ["-DGOOGLE_CUDA=1"]
+
+        # libtensorflow_framework exports the CUDA runtime API too (TF's stub for
+        # its own CUDA version). Link the toolkit's static runtime instead, as
+        # nvcc would, and keep its symbols local so that at run time our kernels'
+        # registration and launches go to the runtime that matches the nvcc that
+        # compiled them, never interposed by TF's. (cuda deps come first in the
+        # link line, before -ltensorflow_framework.)
+        cuda_linkopts = ["-Wl,--exclude-libs,libcudart_static.a"]
 
     native.cc_binary(
         name = name,
@@ -139,16 +148,19 @@ def custom_op_library(
             _CUDA: cuda_copts,
             "//conditions:default": [],
         }),
-        linkopts = linkopts,
-        linkshared = 1,
-        linkstatic = 1,
-        deps = deps + [
-            "@local_tf//:tf_header_lib",
-            "@local_tf//:libtensorflow_framework",
-        ] + select({
-            _CUDA: cuda_deps,
+        linkopts = linkopts + select({
+            _CUDA: cuda_linkopts,
             "//conditions:default": [],
         }),
+        linkshared = 1,
+        linkstatic = 1,
+        deps = deps + select({
+            _CUDA: cuda_deps,
+            "//conditions:default": [],
+        }) + [
+            "@local_tf//:tf_header_lib",
+            "@local_tf//:libtensorflow_framework",
+        ],
         tags = tags,
         visibility = visibility,
         **kwargs

@@ -8,20 +8,27 @@ has TensorFlow installed, read `tf.sysconfig`, and generate an external repo
   //:libtensorflow_framework     cc_library over libtensorflow_framework.so.2
   //:cuda_headers                cc_library over the CUDA headers bundled in TF's
                                  include dir (host side of GOOGLE_CUDA builds)
+  //:cudart_static               the toolkit's libcudart_static.a (nvcc's default)
   //:tf_config.bzl               constants: TF_CXXOPTS, PYTHON_BIN, NVCC, ...
 
-Environment (re-read when it changes; `bazel sync --configure` forces it):
+Environment (re-read when it changes; `bazel sync --configure` forces it). The
+CUDA settings mirror custom_ops/build_cuda.py (the pip build):
   PYTHON_BIN_PATH                interpreter to query (default: `python3` on PATH)
-  CUDA_HOME / CUDA_PATH          CUDA toolkit root (default /usr/local/cuda)
-  NVCC                           nvcc binary (default $CUDA_HOME/bin/nvcc, then PATH)
-  TF_CUDA_COMPUTE_CAPABILITIES   e.g. "8.0,9.0" (default "8.0,8.6,9.0")
+  NVCC                           nvcc (default: nvcc on PATH, then $CUDA_HOME/bin,
+                                 $CUDA_PATH/bin, /usr/local/cuda/bin)
+  STYLEGAN2_TF_CUDA_ARCHS        e.g. "75;80;86;90+PTX" or "8.6 9.0" (default:
+                                 sm_75..sm_90 as far as nvcc supports them + PTX
+                                 of the newest)
 
 Nothing here touches the network.
 """
 
 _PYTHON_BIN_PATH = "PYTHON_BIN_PATH"
-_CUDA_ENV = ["CUDA_HOME", "CUDA_PATH", "NVCC", "TF_CUDA_COMPUTE_CAPABILITIES"]
-_DEFAULT_CUDA_CAPS = "8.0,8.6,9.0"
+_ARCHS_ENV = "STYLEGAN2_TF_CUDA_ARCHS"
+_CUDA_ENV = ["CUDA_HOME", "CUDA_PATH", "NVCC", _ARCHS_ENV]
+
+# Default GPU targets (those nvcc supports), PTX of the newest; as custom_ops/build_cuda.py.
+_PREFERRED_ARCHS = ["75", "80", "86", "89", "90"]
 
 _QUERY = """
 import json, sys
@@ -61,28 +68,78 @@ def _query_tf(ctx, python):
     _fail("'%s' could not import tensorflow (rc %d):\n%s" %
           (python, result.return_code, result.stderr[-4000:]))
 
-def _find_cuda(ctx):
+def _find_nvcc(ctx):
+    """$NVCC, then nvcc on PATH, $CUDA_HOME/bin, $CUDA_PATH/bin, /usr/local/cuda/bin."""
     env = ctx.os.environ
-    home = env.get("CUDA_HOME") or env.get("CUDA_PATH") or "/usr/local/cuda"
-    nvcc = env.get("NVCC", "")
-    if not nvcc:
-        if ctx.path(home + "/bin/nvcc").exists:
-            nvcc = home + "/bin/nvcc"
-        else:
-            found = ctx.which("nvcc")
-            nvcc = str(found) if found else ""
+    if env.get("NVCC"):
+        found = ctx.which(env["NVCC"]) if "/" not in env["NVCC"] else ctx.path(env["NVCC"])
+        return str(found) if found and found.exists else ""
+    found = ctx.which("nvcc")
+    if found:
+        return str(found)
+    for root in [env.get("CUDA_HOME"), env.get("CUDA_PATH"), "/usr/local/cuda"]:
+        if root and ctx.path(root + "/bin/nvcc").exists:
+            return root + "/bin/nvcc"
+    return ""
+
+def _parse_archs(spec):
+    """'75;8.6+PTX sm_90' -> [("75", False), ("86", True), ("90", False)]."""
+    archs = []
+    for sep in [";", ",", "\t", "\n"]:
+        spec = spec.replace(sep, " ")
+    for token in spec.split(" "):
+        if not token:
+            continue
+        ptx = token.upper().endswith("+PTX")
+        number = token[:-4] if ptx else token
+        for prefix in ["sm_", "compute_"]:
+            if number.startswith(prefix):
+                number = number[len(prefix):]
+        number = number.replace(".", "")
+        if not number.isdigit():
+            _fail("%s: cannot parse '%s' in '%s'" % (_ARCHS_ENV, token, spec))
+        archs.append((number, ptx))
+    return archs
+
+def _find_cuda(ctx):
+    """nvcc, the dir of its libcudart_static.a, and -gencode flags (as custom_ops/build_cuda.py)."""
+    nvcc = _find_nvcc(ctx)
     lib = ""
-    for candidate in [home + "/lib64", home + "/lib", home + "/targets/x86_64-linux/lib"]:
-        if ctx.path(candidate + "/libcudart_static.a").exists:
-            lib = candidate
-            break
-    caps = env.get("TF_CUDA_COMPUTE_CAPABILITIES", _DEFAULT_CUDA_CAPS)
+    supported = []
+    if nvcc:
+        # nvcc's own view of its toolkit (works through wrappers and targets/ layouts).
+        dryrun = ctx.execute([nvcc, "--dryrun", "-x", "cu", "-c", "/dev/null", "-o", "/dev/null"])
+        dirs = []
+        for line in (dryrun.stdout + dryrun.stderr).splitlines():
+            if line.startswith("#$ LIBRARIES="):
+                for word in line[len("#$ LIBRARIES="):].replace('"', " ").split(" "):
+                    if word.startswith("-L"):
+                        dirs.append(word[2:])
+            elif line.startswith("#$ TOP="):
+                top = line[len("#$ TOP="):].strip()
+                dirs += [top + "/lib64", top + "/lib"]
+        for candidate in dirs:
+            if ctx.path(candidate + "/libcudart_static.a").exists:
+                lib = candidate
+                break
+        listed = ctx.execute([nvcc, "--list-gpu-code"])
+        if listed.return_code == 0:
+            words = listed.stdout.replace("\n", " ").replace("\t", " ").split(" ")
+            supported = [w[3:] for w in words if w.startswith("sm_")]
+
+    spec = ctx.os.environ.get(_ARCHS_ENV, "").strip()
+    if spec:
+        archs = _parse_archs(spec)
+    else:
+        chosen = [a for a in _PREFERRED_ARCHS if a in supported] if supported else ["75", "80", "86"]
+        if not chosen:  # an nvcc newer than every preferred arch: its oldest target
+            chosen = sorted(supported)[:1]
+        archs = [(a, a == chosen[-1]) for a in chosen]
     arch_flags = []
-    cap_list = [c.strip().replace(".", "") for c in caps.split(",") if c.strip()]
-    for cap in cap_list:
-        arch_flags.append("-gencode=arch=compute_%s,code=sm_%s" % (cap, cap))
-    if cap_list:  # PTX of the newest arch, so newer GPUs can JIT it.
-        arch_flags.append("-gencode=arch=compute_%s,code=compute_%s" % (cap_list[-1], cap_list[-1]))
+    for arch, ptx in archs:
+        arch_flags.append("-gencode=arch=compute_%s,code=sm_%s" % (arch, arch))
+        if ptx:
+            arch_flags.append("-gencode=arch=compute_%s,code=compute_%s" % (arch, arch))
     return struct(nvcc = nvcc, lib = lib, arch_flags = arch_flags)
 
 def _tf_configure_impl(ctx):
@@ -123,6 +180,23 @@ def _tf_configure_impl(ctx):
         ctx.symlink(src, name)
 
     cuda = _find_cuda(ctx)
+    if cuda.lib:
+        ctx.symlink(cuda.lib + "/libcudart_static.a", "cuda/libcudart_static.a")
+        cudart = """cc_import(
+    name = "cudart_static_archive",
+    static_library = "cuda/libcudart_static.a",
+)
+
+cc_library(
+    name = "cudart_static",
+    linkopts = ["-ldl", "-lrt", "-lpthread"],
+    deps = [":cudart_static_archive"],
+)"""
+    else:
+        cudart = """cc_library(
+    name = "cudart_static",
+    linkopts = ["-lcudart_static", "-ldl", "-lrt", "-lpthread"],
+)"""
     ctx.file("BUILD", """# Generated by //build_defs:tf_configure.bzl for TensorFlow {version}
 # ({python}). Do not edit.
 package(default_visibility = ["//visibility:public"])
@@ -149,14 +223,19 @@ cc_library(
     includes = ["include/third_party/gpus/cuda/include"],
     deps = [":tf_header_lib"],
 )
+
+# The static CUDA runtime of the toolkit of NVCC (when found).
+{cudart}
 """.format(
         version = tf["version"],
         python = python,
         defines = repr(defines),
         libs = repr(lib_names),
+        cudart = cudart,
     ))
 
     ctx.file("tf_config.bzl", """# Generated by //build_defs:tf_configure.bzl. Do not edit.
+# Empty NVCC / CUDA_LIB_DIR: not found (only --config=cuda builds need them).
 TF_VERSION = {version}
 TF_INCLUDE_DIR = {include}
 TF_LIB_DIR = {lib}

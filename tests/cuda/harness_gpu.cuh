@@ -1,0 +1,208 @@
+// GPU half of harness.cu (included there under __CUDACC__, after the CPU
+// checks): the .cuh kernels against the naive references, then timings.
+#ifndef STYLEGAN2_TF_TESTS_CUDA_HARNESS_GPU_CUH_
+#define STYLEGAN2_TF_TESTS_CUDA_HARNESS_GPU_CUH_
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstring>
+#include <vector>
+
+namespace {
+
+// Host type with the device type's bits: float -> float, __half -> ref::Half.
+template <typename D>
+struct HostOf {
+  using type = float;
+};
+template <>
+struct HostOf<__half> {
+  using type = ref::Half;
+};
+
+// Device allocations of one call, freed together. Buffers are filled with
+// 0xff bytes (NaN in float and half) so that unwritten outputs fail.
+class Arena {
+ public:
+  ~Arena() {
+    for (void* p : blocks_) cudaFree(p);
+  }
+  // `offset` elements past a 256-byte aligned allocation (misaligned when > 0).
+  template <typename D>
+  D* Alloc(size_t n, size_t offset = 0) {
+    void* p = nullptr;
+    if (cudaMalloc(&p, (n + offset) * sizeof(D)) != cudaSuccess) return nullptr;
+    blocks_.push_back(p);
+    cudaMemset(p, 0xff, (n + offset) * sizeof(D));
+    return static_cast<D*>(p) + offset;
+  }
+  // Copies host values (converted to D's host type) to the device.
+  template <typename D>
+  D* Upload(const std::vector<float>& v, size_t offset = 0) {
+    using H = typename HostOf<D>::type;
+    static_assert(sizeof(H) == sizeof(D), "host and device types differ in size");
+    const std::vector<H> host = Cast<H>(v);
+    D* d = Alloc<D>(v.size(), offset);
+    if (d) cudaMemcpy(d, host.data(), v.size() * sizeof(D), cudaMemcpyHostToDevice);
+    return d;
+  }
+
+ private:
+  std::vector<void*> blocks_;
+};
+
+template <typename D>
+std::vector<float> Download(const D* d, size_t n) {
+  std::vector<typename HostOf<D>::type> host(n);
+  cudaMemcpy(host.data(), d, n * sizeof(D), cudaMemcpyDeviceToHost);
+  return ToFloat(host);
+}
+
+// Returns y, or nothing (a failed comparison) when a CUDA call fails.
+template <typename D>
+std::vector<float> Upfirdn2dOnGpu(const Upfirdn2dParams& p, const std::vector<float>& x,
+                                  const std::vector<float>& f) {
+  Arena arena;
+  const size_t out = p.batch * p.out_h * p.out_w * p.channels;
+  const D* dx = arena.Upload<D>(x);
+  const float* df = arena.Upload<float>(f);
+  D* dy = arena.Alloc<D>(out);
+  if (!dx || !df || !dy) return {};
+  if (stylegan2::Upfirdn2dCuda<D>(p, dx, df, dy, nullptr) != cudaSuccess) return {};
+  if (cudaDeviceSynchronize() != cudaSuccess) return {};
+  return Download(dy, out);
+}
+
+// kOffset > 0 misaligns every array, forcing the one-element path. b is null
+// without a bias; x stands in for absent xref, yref, dy.
+template <typename D, int kOffset>
+std::vector<float> BiasActOnGpu(const BiasActData& d) {
+  Arena arena;
+  const D* x = arena.Upload<D>(d.x, kOffset);
+  auto upload = [&](const std::vector<float>& v, const D* absent) -> const D* {
+    return v.empty() ? absent : arena.Upload<D>(v, kOffset);
+  };
+  D* y = arena.Alloc<D>(d.p.size, kOffset);
+  const cudaError_t error =
+      stylegan2::BiasActCuda<D>(d.p, x, upload(d.b, nullptr), upload(d.xref, x),
+                                upload(d.yref, x), upload(d.dy, x), y, nullptr);
+  if (error != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess) return {};
+  return Download(y, d.p.size);
+}
+
+// |gpu - cpu| <= rtol * |cpu| + atol everywhere.
+void CompareToCpu(const char* what, const std::vector<float>& gpu, const std::vector<float>& cpu,
+                  double rtol, double atol) {
+  std::vector<double> want(cpu.begin(), cpu.end()), tol(cpu.size());
+  for (size_t i = 0; i < cpu.size(); ++i) tol[i] = rtol * std::fabs(cpu[i]) + atol;
+  char miss[256] = "";
+  const int misses = CountMisses(gpu, want, tol, miss, sizeof(miss));
+  Report(misses == 0, what, misses ? miss : "");
+}
+
+// Mean milliseconds of `launch()` over `iters` runs, after warm-up.
+template <typename Launch>
+float TimeMs(Launch launch, int iters = 20) {
+  for (int i = 0; i < 3; ++i) launch();
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  cudaEventRecord(start);
+  for (int i = 0; i < iters; ++i) launch();
+  cudaEventRecord(stop);
+  cudaEventSynchronize(stop);
+  float ms = 0.0f;
+  cudaEventElapsedTime(&ms, start, stop);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms / iters;
+}
+
+void PrintTime(const char* what, float ms, double bytes) {
+  std::printf("TIME %-46s %8.3f ms %8.1f GB/s\n", what, ms, bytes / (ms * 1e-3) / 1e9);
+}
+
+// x [4, 256, 256, 64] with StyleGAN2's [1, 3, 3, 1] filter: 2x up or 2x down.
+template <typename D>
+void TimeUpfirdn2d(const char* what, int up, int down) {
+  const int taps = 4;
+  ref::UpfirdnCase k{4, 256, 256, 64, up, up, down, down, 0, 0, 0, 0, taps, taps, false, 1.0f};
+  const int p0 = up > 1 ? (taps + up - 1) / 2 : (taps - down + 1) / 2;
+  const int p1 = up > 1 ? (taps - up) / 2 : (taps - down) / 2;
+  k.pad_x0 = k.pad_y0 = p0, k.pad_x1 = k.pad_y1 = p1, k.gain = static_cast<float>(up * up);
+  const Upfirdn2dParams p = MakeParams(k);
+  const float f1[taps] = {1, 3, 3, 1};
+  std::vector<float> f(taps * taps);
+  for (int i = 0; i < taps * taps; ++i) f[i] = f1[i / taps] * f1[i % taps] / 64.0f;
+  std::mt19937 rng(5);
+  const std::vector<float> x = Uniform(&rng, size_t{1} * k.n * k.h * k.w * k.c, -1.0f, 1.0f);
+  const size_t out = p.batch * p.out_h * p.out_w * p.channels;
+  Arena arena;
+  const D* dx = arena.Upload<D>(x);
+  const float* df = arena.Upload<float>(f);
+  D* dy = arena.Alloc<D>(out);
+  if (!dx || !df || !dy) return Report(false, what, "cudaMalloc failed");
+  const float ms = TimeMs([&] { stylegan2::Upfirdn2dCuda<D>(p, dx, df, dy, nullptr); });
+  PrintTime(what, ms, double(x.size() + out) * sizeof(D));
+  using H = typename HostOf<D>::type;
+  const std::vector<float> cpu = Upfirdn2dOnCpu<H>(p, Quantize<H>(x), f);
+  CompareToCpu(what, Download(dy, out), cpu, 2.0 * Rtol<H>(), 1e-6);
+}
+
+// bias_act lrelu on x [4, 128, 128, 512] with a channel bias: forward, or grad 1 (reads yref).
+template <typename D>
+void TimeBiasAct(const char* what, int grad) {
+  BiasActParams p{};
+  p.size = int64_t{4} * 128 * 128 * 512, p.bias_size = 512, p.bias_stride = 1;
+  p.act = stylegan2::kActLrelu, p.grad = grad, p.alpha = 0.2f, p.gain = 1.41421356f, p.clamp = 256;
+  std::mt19937 rng(6);
+  const std::vector<float> x = Uniform(&rng, p.size, -3.0f, 3.0f);
+  const std::vector<float> b = Uniform(&rng, p.bias_size, -1.0f, 1.0f);
+  const std::vector<float> yref = grad ? Uniform(&rng, p.size, -3.0f, 3.0f) : std::vector<float>();
+  Arena arena;
+  const D* dx = arena.Upload<D>(x);
+  const D* db = arena.Upload<D>(b);
+  const D* dyref = grad ? arena.Upload<D>(yref) : nullptr;
+  D* dy = arena.Alloc<D>(p.size);
+  if (!dx || !db || !dy || (grad && !dyref)) return Report(false, what, "cudaMalloc failed");
+  const D* dyref_or_x = grad ? dyref : dx;
+  const float ms = TimeMs(
+      [&] { stylegan2::BiasActCuda<D>(p, dx, db, dx, dyref_or_x, dx, dy, nullptr); });
+  PrintTime(what, ms, double(p.size) * (grad ? 3 : 2) * sizeof(D));
+  using H = typename HostOf<D>::type;
+  BiasActData d{};
+  d.p = p, d.x = Quantize<H>(x), d.b = Quantize<H>(b), d.yref = Quantize<H>(yref);
+  CompareToCpu(what, Download(dy, p.size), BiasActOnCpu<H>(d), 2.0 * Rtol<H>(), 1e-6);
+}
+
+void RunGpuChecksAndTimings() {
+  int count = 0;
+  const cudaError_t error = cudaGetDeviceCount(&count);
+  if (error != cudaSuccess || count == 0) {
+    std::printf("SKIP no CUDA device: skipped GPU checks (%s)\n",
+                error != cudaSuccess ? cudaGetErrorString(error) : "0 devices");
+    return;
+  }
+  cudaDeviceProp prop;
+  cudaGetDeviceProperties(&prop, 0);
+  std::printf("INFO device 0: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+  CheckUpfirdn<float>("gpu Upfirdn2dCuda<float>", Upfirdn2dOnGpu<float>);
+  CheckUpfirdn<ref::Half>("gpu Upfirdn2dCuda<__half>", Upfirdn2dOnGpu<__half>);
+  CheckBiasAct<float>("gpu BiasActCuda<float>", BiasActOnGpu<float, 0>);
+  CheckBiasAct<ref::Half>("gpu BiasActCuda<__half>", BiasActOnGpu<__half, 0>);
+  CheckBiasAct<float>("gpu BiasActCuda<float> misaligned", BiasActOnGpu<float, 1>);
+  CheckBiasAct<ref::Half>("gpu BiasActCuda<__half> misaligned", BiasActOnGpu<__half, 3>);
+  TimeUpfirdn2d<float>("upfirdn2d float [4,256,256,64] up2 4x4", 2, 1);
+  TimeUpfirdn2d<float>("upfirdn2d float [4,256,256,64] down2 4x4", 1, 2);
+  TimeUpfirdn2d<__half>("upfirdn2d half [4,256,256,64] up2 4x4", 2, 1);
+  TimeUpfirdn2d<__half>("upfirdn2d half [4,256,256,64] down2 4x4", 1, 2);
+  TimeBiasAct<float>("bias_act float lrelu [4,128,128,512]", 0);
+  TimeBiasAct<float>("bias_act float lrelu grad1 [4,128,128,512]", 1);
+  TimeBiasAct<__half>("bias_act half lrelu [4,128,128,512]", 0);
+  TimeBiasAct<__half>("bias_act half lrelu grad1 [4,128,128,512]", 1);
+}
+
+}  // namespace
+
+#endif  // STYLEGAN2_TF_TESTS_CUDA_HARNESS_GPU_CUH_
