@@ -3,6 +3,9 @@
 #define EIGEN_USE_GPU
 #endif
 
+#include <mutex>
+#include <vector>
+
 #include "custom_ops/bias_act/bias_act_kernel.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
@@ -14,11 +17,13 @@ using ::tensorflow::OpKernel;
 using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
 using ::tensorflow::Tensor;
+using ::tensorflow::TensorShape;
 using ::tensorflow::errors::InvalidArgument;
 
 using CPUDevice = Eigen::ThreadPoolDevice;
 
-// Pointers of one call; b is null without a bias, absent xref/yref/dy point at x.
+// Pointers of one call; b is null without a bias, absent xref/yref/dy point at
+// x, db is null unless the op sums its output into the bias gradient.
 template <typename T>
 struct BiasActTensors {
   const T* x;
@@ -27,17 +32,22 @@ struct BiasActTensors {
   const T* yref;
   const T* dy;
   T* y;
+  T* db;
 };
 
 template <typename Device, typename T>
 struct BiasActFunctor;
 
-// Runs the CPU loop for the compile-time activation A and grad G on TF's thread pool.
+// Runs the CPU loop for the compile-time activation A and grad G on TF's thread
+// pool. With t.db, each shard sums its outputs per bias index in doubles and
+// adds them to `sums` under `mutex`.
 template <typename T>
 struct BiasActCpuLauncher {
   OpKernelContext* ctx;
   const BiasActParams& p;
   const BiasActTensors<T>& t;
+  std::vector<double>* sums;
+  std::mutex* mutex;
 
   template <int A, int G>
   void operator()() const {
@@ -46,35 +56,56 @@ struct BiasActCpuLauncher {
     const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
     const BiasActParams& params = p;
     const BiasActTensors<T>& io = t;
-    tensorflow::Shard(threads->num_threads, threads->workers, p.size, cost,
-                      [&params, &io](int64_t begin, int64_t end) {
-                        BiasActCpuRange<T, A, G>(params, io.x, io.b, io.xref, io.yref, io.dy,
-                                                 io.y, begin, end);
-                      });
+    std::vector<double>* total = sums;
+    std::mutex* total_mutex = mutex;
+    tensorflow::Shard(
+        threads->num_threads, threads->workers, p.size, cost,
+        [&params, &io, total, total_mutex](int64_t begin, int64_t end) {
+          std::vector<double> shard_sums(io.db ? params.bias_size : 0, 0.0);
+          BiasActCpuRange<T, A, G>(params, io.x, io.b, io.xref, io.yref, io.dy, io.y,
+                                   io.db ? shard_sums.data() : nullptr, begin, end);
+          if (!io.db) return;
+          std::lock_guard<std::mutex> lock(*total_mutex);
+          for (int64_t c = 0; c < params.bias_size; ++c) (*total)[c] += shard_sums[c];
+        });
   }
 };
 
 template <typename T>
 struct BiasActFunctor<CPUDevice, T> {
   void operator()(OpKernelContext* ctx, const BiasActParams& p, const BiasActTensors<T>& t) {
-    const bool ok = BiasActDispatch(p.act, p.grad, BiasActCpuLauncher<T>{ctx, p, t});
+    std::vector<double> sums(t.db ? p.bias_size : 0, 0.0);
+    std::mutex mutex;
+    const bool ok =
+        BiasActDispatch(p.act, p.grad, BiasActCpuLauncher<T>{ctx, p, t, &sums, &mutex});
     OP_REQUIRES(ctx, ok, InvalidArgument("bias_act: unknown act ", p.act, " or grad ", p.grad));
+    for (size_t c = 0; c < sums.size(); ++c) t.db[c] = static_cast<T>(static_cast<float>(sums[c]));
   }
 };
 
 #if GOOGLE_CUDA
 using GPUDevice = Eigen::GpuDevice;
 
-// Defined in bias_act_kernel.cu.cc. Returns nullptr on success, else the CUDA error string.
+// Defined in bias_act_kernel.cu.cc. Returns nullptr on success, else the CUDA
+// error string. With db, `db_scratch` holds bias_size floats of device memory.
 template <typename T>
 const char* BiasActLaunchGpu(const BiasActParams& p, const T* x, const T* b, const T* xref,
-                             const T* yref, const T* dy, T* y, void* stream);
+                             const T* yref, const T* dy, T* y, T* db, float* db_scratch,
+                             void* stream);
 
 template <typename T>
 struct BiasActFunctor<GPUDevice, T> {
   void operator()(OpKernelContext* ctx, const BiasActParams& p, const BiasActTensors<T>& t) {
-    const char* error = BiasActLaunchGpu<T>(p, t.x, t.b, t.xref, t.yref, t.dy, t.y,
-                                            ctx->eigen_device<GPUDevice>().stream());
+    float* scratch = nullptr;
+    Tensor scratch_tensor;
+    if (t.db) {
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(tensorflow::DT_FLOAT,
+                                             tensorflow::TensorShape({p.bias_size}),
+                                             &scratch_tensor));
+      scratch = scratch_tensor.flat<float>().data();
+    }
+    const char* error = BiasActLaunchGpu<T>(p, t.x, t.b, t.xref, t.yref, t.dy, t.y, t.db,
+                                            scratch, ctx->eigen_device<GPUDevice>().stream());
     OP_REQUIRES(ctx, error == nullptr,
                 tensorflow::errors::Internal("bias_act CUDA launch failed: ", error));
   }
@@ -135,13 +166,21 @@ class BiasActOp : public OpKernel {
     }
     Tensor* y = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
-    if (p.size == 0) return;
+    // The bias gradient: y summed over every axis but the bias axis (grad > 0 only).
+    const bool sum_bias = p.grad > 0 && p.bias_size > 0;
+    Tensor* db = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({sum_bias ? p.bias_size : 0}), &db));
+    if (p.size == 0) {
+      if (sum_bias) db->flat<T>().setZero();
+      return;
+    }
     const BiasActTensors<T> tensors{x.flat<T>().data(),
                                     p.bias_size > 0 ? b.flat<T>().data() : nullptr,
                                     optional[0],
                                     optional[1],
                                     optional[2],
-                                    y->flat<T>().data()};
+                                    y->flat<T>().data(),
+                                    sum_bias ? db->flat<T>().data() : nullptr};
     BiasActFunctor<Device, T>()(ctx, p, tensors);
   }
 

@@ -28,21 +28,23 @@ const D* AsDevice(const T* ptr) {
 
 template <typename T>
 const char* BiasActLaunchGpu(const BiasActParams& p, const T* x, const T* b, const T* xref,
-                             const T* yref, const T* dy, T* y, void* stream) {
+                             const T* yref, const T* dy, T* y, T* db, float* db_scratch,
+                             void* stream) {
   using D = typename DeviceType<T>::type;
   const cudaError_t error = BiasActCuda<D>(
       p, AsDevice<D>(x), AsDevice<D>(b), AsDevice<D>(xref), AsDevice<D>(yref), AsDevice<D>(dy),
-      reinterpret_cast<D*>(y), static_cast<cudaStream_t>(stream));
+      reinterpret_cast<D*>(y), reinterpret_cast<D*>(db), db_scratch,
+      static_cast<cudaStream_t>(stream));
   return error == cudaSuccess ? nullptr : cudaGetErrorString(error);
 }
 
 template const char* BiasActLaunchGpu<float>(const BiasActParams&, const float*, const float*,
                                              const float*, const float*, const float*, float*,
-                                             void*);
+                                             float*, float*, void*);
 template const char* BiasActLaunchGpu<Eigen::half>(const BiasActParams&, const Eigen::half*,
                                                    const Eigen::half*, const Eigen::half*,
                                                    const Eigen::half*, const Eigen::half*,
-                                                   Eigen::half*, void*);
+                                                   Eigen::half*, Eigen::half*, float*, void*);
 
 }  // namespace stylegan2
 

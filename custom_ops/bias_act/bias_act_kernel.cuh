@@ -140,11 +140,67 @@ struct BiasActGpuLauncher {
   }
 };
 
-// Launches the kernel for p.act and p.grad on `stream`; returns the launch
-// error, or cudaErrorInvalidValue for an unknown act or grad.
+constexpr int kBiasSumLanes = 32;  // bias indices per block (threadIdx.x)
+constexpr int kBiasSumRows = 8;    // threads per bias index in a block (threadIdx.y)
+
+// sums[c] += y over the elements of bias index c, c = blockIdx.x * 32 + threadIdx.x.
+// Element (j, c) of the M = size / bias_size elements per index sits at
+// (j / stride) * bias_size * stride + c * stride + j % stride; with stride 1 the
+// 32 lanes of a warp read 32 consecutive elements.
+template <typename T>
+__global__ void BiasSumKernel(const BiasActParams p, const T* SG2_RESTRICT y,
+                              float* SG2_RESTRICT sums) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kBiasSumLanes + threadIdx.x;
+  if (c >= p.bias_size) return;
+  const int64_t per_index = p.size / p.bias_size;
+  const int64_t step = static_cast<int64_t>(gridDim.y) * kBiasSumRows;
+  float sum = 0.0f;
+  for (int64_t j = static_cast<int64_t>(blockIdx.y) * kBiasSumRows + threadIdx.y; j < per_index;
+       j += step) {
+    const int64_t outer = j / p.bias_stride;
+    const int64_t inner = j - outer * p.bias_stride;
+    sum += static_cast<float>(y[(outer * p.bias_size + c) * p.bias_stride + inner]);
+  }
+  atomicAdd(sums + c, sum);
+}
+
+template <typename T>
+__global__ void BiasSumStoreKernel(int64_t n, const float* SG2_RESTRICT sums,
+                                   T* SG2_RESTRICT db) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c < n) db[c] = static_cast<T>(sums[c]);
+}
+
+// db[c] = sum of y over bias index c; `scratch` holds bias_size floats.
+template <typename T>
+cudaError_t BiasSumCuda(const BiasActParams& p, const T* y, T* db, float* scratch,
+                        cudaStream_t stream) {
+  cudaError_t error = cudaMemsetAsync(scratch, 0, sizeof(float) * p.bias_size, stream);
+  if (error != cudaSuccess) return error;
+  if (p.size > 0) {
+    const int64_t per_index = p.size / p.bias_size;
+    const int64_t lanes = (p.bias_size + kBiasSumLanes - 1) / kBiasSumLanes;
+    int64_t rows = (per_index + kBiasSumRows * 64 - 1) / (kBiasSumRows * 64);  // >= 64 per thread
+    if (rows > 4096) rows = 4096;
+    if (rows < 1) rows = 1;
+    const dim3 grid(static_cast<unsigned>(lanes), static_cast<unsigned>(rows));
+    BiasSumKernel<T><<<grid, dim3(kBiasSumLanes, kBiasSumRows), 0, stream>>>(p, y, scratch);
+  }
+  const unsigned blocks = static_cast<unsigned>((p.bias_size + 255) / 256);
+  BiasSumStoreKernel<T><<<blocks, 256, 0, stream>>>(p.bias_size, scratch, db);
+  return cudaGetLastError();
+}
+
+// Launches the kernel for p.act and p.grad on `stream`, then, with db, the bias
+// sum; returns the launch error, or cudaErrorInvalidValue for an unknown act or grad.
 template <typename T>
 cudaError_t BiasActCuda(const BiasActParams& p, const T* x, const T* b, const T* xref,
-                        const T* yref, const T* dy, T* y, cudaStream_t stream) {
+                        const T* yref, const T* dy, T* y, T* db, float* db_scratch,
+                        cudaStream_t stream) {
+  if (db != nullptr && p.bias_size > 0) {
+    const cudaError_t error = BiasActCuda<T>(p, x, b, xref, yref, dy, y, nullptr, nullptr, stream);
+    return error != cudaSuccess ? error : BiasSumCuda<T>(p, y, db, db_scratch, stream);
+  }
   if (p.size <= 0) return cudaSuccess;
   const bool aligned = BiasActAligned16(x) && BiasActAligned16(y) && BiasActAligned16(xref) &&
                        BiasActAligned16(yref) && BiasActAligned16(dy);

@@ -11,6 +11,8 @@
 //                                                        dy: the grad-1 op's input gradient
 // where inside = |yref| < clamp (1 when clamp < 0), yref = the grad-0 output.
 // Activations of kind 'y' read act(z) back from yref / gain; kind 'x' read z.
+// For grad > 0 with a bias, the op also sums y over every axis but the bias
+// axis: the gradient of the bias, without another pass over memory.
 #ifndef STYLEGAN2_TF_CUSTOM_OPS_BIAS_ACT_BIAS_ACT_KERNEL_H_
 #define STYLEGAN2_TF_CUSTOM_OPS_BIAS_ACT_BIAS_ACT_KERNEL_H_
 
@@ -111,8 +113,8 @@ SG2_HOST_DEVICE inline bool BiasActNeedsYref(int act, int grad, float clamp) {
 }
 SG2_HOST_DEVICE inline bool BiasActNeedsDy(int grad) { return grad == 2; }
 
-// CPU: elements [begin, end). b is null when bias_size == 0; xref, yref and dy
-// are never null (see above).
+// CPU: `len` consecutive elements with one bias run (b_run: per element,
+// else b_scalar for all); flat, branch-free loops that vectorize.
 template <typename T, int A, int G, bool kClamp>
 void BiasActCpuRun(const BiasActParams& p, int64_t len, const T* SG2_RESTRICT x,
                    const T* SG2_RESTRICT b_run, float b_scalar, const T* SG2_RESTRICT xref,
@@ -133,20 +135,23 @@ void BiasActCpuRun(const BiasActParams& p, int64_t len, const T* SG2_RESTRICT x,
 }
 
 // CPU: elements [begin, end). b is null when bias_size == 0; xref, yref and dy
-// are never null (see above).
+// are never null (see above). When bias_sum is not null (bias_size doubles),
+// each output is also added to bias_sum[its bias index].
 template <typename T, int A, int G>
 void BiasActCpuRange(const BiasActParams& p, const T* x, const T* b, const T* xref,
-                     const T* yref, const T* dy, T* y, int64_t begin, int64_t end) {
+                     const T* yref, const T* dy, T* y, double* bias_sum, int64_t begin,
+                     int64_t end) {
   // Splits [begin, end) into runs of one bias value (stride > 1) or of
   // consecutive bias indices (stride == 1), so each inner loop is flat.
   int64_t i = begin;
   while (i < end) {
     int64_t run_end = end;
+    int64_t bi = 0;
     float b_scalar = 0.0f;
     const T* b_run = nullptr;  // non-null: bias index advances with i
     if (p.bias_size > 0) {
       const int64_t block = i / p.bias_stride;  // index along the merged [outer, bias] dims
-      const int64_t bi = block % p.bias_size;
+      bi = block % p.bias_size;
       if (p.bias_stride == 1) {
         b_run = b + bi;
         run_end = i + (p.bias_size - bi);
@@ -156,12 +161,24 @@ void BiasActCpuRange(const BiasActParams& p, const T* x, const T* b, const T* xr
       }
       if (run_end > end) run_end = end;
     }
+    const int64_t len = run_end - i;
     if (p.clamp >= 0.0f) {
-      BiasActCpuRun<T, A, G, true>(p, run_end - i, x + i, b_run, b_scalar, xref + i, yref + i,
-                                   dy + i, y + i);
+      BiasActCpuRun<T, A, G, true>(p, len, x + i, b_run, b_scalar, xref + i, yref + i, dy + i,
+                                   y + i);
     } else {
-      BiasActCpuRun<T, A, G, false>(p, run_end - i, x + i, b_run, b_scalar, xref + i, yref + i,
-                                    dy + i, y + i);
+      BiasActCpuRun<T, A, G, false>(p, len, x + i, b_run, b_scalar, xref + i, yref + i, dy + i,
+                                    y + i);
+    }
+    if (bias_sum != nullptr && p.bias_size > 0) {  // the run is still in L1/L2 cache
+      const T* SG2_RESTRICT ys = y + i;
+      if (b_run) {
+        double* SG2_RESTRICT sums = bias_sum + bi;
+        for (int64_t k = 0; k < len; ++k) sums[k] += static_cast<double>(static_cast<float>(ys[k]));
+      } else {
+        double run_sum = 0.0;
+        for (int64_t k = 0; k < len; ++k) run_sum += static_cast<double>(static_cast<float>(ys[k]));
+        bias_sum[bi] += run_sum;
+      }
     }
     i = run_end;
   }

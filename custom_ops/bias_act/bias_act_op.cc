@@ -7,6 +7,7 @@ namespace stylegan2 {
 
 using ::tensorflow::Status;
 using ::tensorflow::shape_inference::InferenceContext;
+using ::tensorflow::shape_inference::ShapeHandle;
 
 REGISTER_OP("StyleGAN2>BiasAct")
     .Input("x: T")
@@ -15,6 +16,7 @@ REGISTER_OP("StyleGAN2>BiasAct")
     .Input("yref: T")
     .Input("dy: T")
     .Output("y: T")
+    .Output("db: T")
     .Attr("T: {float, half}")
     .Attr("act: int = 1")
     .Attr("grad: int = 0")
@@ -24,6 +26,11 @@ REGISTER_OP("StyleGAN2>BiasAct")
     .Attr("clamp: float = -1.0")
     .SetShapeFn([](InferenceContext* c) -> Status {
       c->set_output(0, c->input(0));
+      int grad;
+      TF_RETURN_IF_ERROR(c->GetAttr("grad", &grad));
+      ShapeHandle b;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &b));
+      c->set_output(1, grad > 0 ? b : c->Vector(0));
       return Status();
     })
     .Doc(R"doc(
@@ -36,6 +43,8 @@ xref: the grad-0 input, or empty when the activation does not need it.
 yref: the grad-0 output, or empty when the activation does not need it.
 dy: grad 2 only: the incoming gradient of the grad-1 op; else empty.
 y: same shape as x.
+db: grad > 0 with a bias: y summed over every axis but `axis` (the gradient of
+    b), else empty.
 )doc");
 
 }  // namespace stylegan2

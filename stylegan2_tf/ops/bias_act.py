@@ -117,11 +117,12 @@ def _bias_act_custom(x, b, axis, spec, alpha, gain, clamp):
     if spec.code == activation_funcs["linear"].code and b is None and gain == 1 and clamp is None:
         return x
     empty = _empty(x.dtype)
-    return _bias_act_op(
+    y, _ = _bias_act_op(
         x, b if b is not None else empty, empty, empty, empty,
         act=spec.code, grad=0, axis=axis, alpha=alpha, gain=gain,
         clamp=-1.0 if clamp is None else clamp,
     )
+    return y
 
 
 def _empty(dtype):
@@ -129,40 +130,39 @@ def _empty(dtype):
 
 
 def _bias_act_op(x, b, xref, yref, dy, **attrs):
-    """The compiled StyleGAN2>BiasAct op; `attrs` as registered in bias_act_op.cc."""
+    """The compiled StyleGAN2>BiasAct op -> (y, db); `attrs` as registered in bias_act_op.cc.
+
+    db, for grad > 0 with a bias, is y summed over every axis but `axis`.
+    """
     return native.load_library(_LIBRARY).style_gan2_bias_act(x, b, xref, yref, dy, **attrs)
 
 
-def _bias_grad(d, axis, b):
-    """Gradient of the bias: d summed over every axis but `axis`; None without a bias."""
-    if b.shape.num_elements() == 0:
-        return None
-    return tf.reduce_sum(d, axis=[i for i in range(d.shape.rank) if i != axis])
-
-
 @tf.RegisterGradient("StyleGAN2>BiasAct")
-def _bias_act_grad(op, grad):
+def _bias_act_grad(op, grad, grad_db):
     """grad 0 -> grad-1 op; grad 1 -> grad-1 op (for dy) and grad-2 op (for x and b)."""
     order = op.get_attr("grad")
     spec = _BY_CODE[op.get_attr("act")]
     attrs = {name: op.get_attr(name) for name in ("act", "axis", "alpha", "gain", "clamp")}
-    axis = attrs["axis"]
     x, b, xref, yref, _ = op.inputs
+    has_bias = b.shape.num_elements() != 0
     empty = _empty(grad.dtype)
     if order == 0:
         keep_x = spec.ref == "x" or spec.has_2nd_grad
         keep_y = spec.ref == "y" or attrs["clamp"] >= 0
         xref = x if keep_x else empty
         yref = op.outputs[0] if keep_y else empty
-        dx = _bias_act_op(grad, b, xref, yref, empty, grad=1, **attrs)
-        return [dx, _bias_grad(dx, axis, b), None, None, None]
+        dx, db = _bias_act_op(grad, b, xref, yref, empty, grad=1, **attrs)
+        return [dx, db if has_bias else None, None, None, None]
     if order == 1:
-        # op computes x * act'(xref + b) (x: the incoming gradient).
-        d_dy = _bias_act_op(grad, b, xref, yref, empty, grad=1, **attrs)
+        # op: (x * act'(xref + b), its sum db); db's gradient reaches every element.
+        if grad_db is not None and has_bias:
+            rank, axis = grad.shape.rank, attrs["axis"] % grad.shape.rank
+            grad = grad + tf.reshape(grad_db, [-1] + [1] * (rank - axis - 1))
+        d_dy, _ = _bias_act_op(grad, b, xref, yref, empty, grad=1, **attrs)
         if not spec.has_2nd_grad:
             return [d_dy, None, None, None, None]
-        d_x = _bias_act_op(grad, b, xref, yref, x, grad=2, **attrs)
-        return [d_dy, _bias_grad(d_x, axis, b), d_x, None, None]
+        d_x, d_b = _bias_act_op(grad, b, xref, yref, x, grad=2, **attrs)
+        return [d_dy, d_b if has_bias else None, d_x, None, None]
     raise NotImplementedError(
         "bias_act: the compiled op has gradients up to second order; use impl='ref' for higher"
     )

@@ -276,7 +276,8 @@ struct CpuBiasAct {
     const int64_t bounds[] = {0, p.size / 3, p.size};
     for (int r = 0; r < 2; ++r)
       stylegan2::BiasActCpuRange<T, A, G>(p, x.data(), OrNull(b), OrX(xref, x), OrX(yref, x),
-                                          OrX(dy, x), y->data(), bounds[r], bounds[r + 1]);
+                                          OrX(dy, x), y->data(), nullptr, bounds[r],
+                                          bounds[r + 1]);
   }
 };
 

@@ -86,7 +86,8 @@ std::vector<float> BiasActOnGpu(const BiasActData& d) {
   D* y = arena.Alloc<D>(d.p.size, kOffset);
   const cudaError_t error =
       stylegan2::BiasActCuda<D>(d.p, x, upload(d.b, nullptr), upload(d.xref, x),
-                                upload(d.yref, x), upload(d.dy, x), y, nullptr);
+                                upload(d.yref, x), upload(d.dy, x), y, nullptr, nullptr,
+                                nullptr);
   if (error != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess) return {};
   return Download(y, d.p.size);
 }
@@ -168,12 +169,41 @@ void TimeBiasAct(const char* what, int grad) {
   if (!dx || !db || !dy || (grad && !dyref)) return Report(false, what, "cudaMalloc failed");
   const D* dyref_or_x = grad ? dyref : dx;
   const float ms = TimeMs(
-      [&] { stylegan2::BiasActCuda<D>(p, dx, db, dx, dyref_or_x, dx, dy, nullptr); });
+      [&] { stylegan2::BiasActCuda<D>(p, dx, db, dx, dyref_or_x, dx, dy, nullptr, nullptr,
+                                        nullptr); });
   PrintTime(what, ms, double(p.size) * (grad ? 3 : 2) * sizeof(D));
   using H = typename HostOf<D>::type;
   BiasActData d{};
   d.p = p, d.x = Quantize<H>(x), d.b = Quantize<H>(b), d.yref = Quantize<H>(yref);
   CompareToCpu(what, Download(dy, p.size), BiasActOnCpu<H>(d), 2.0 * Rtol<H>(), 1e-6);
+}
+
+// BiasSumCuda against double sums on the host, bias axis last (stride 1) and inner.
+void CheckBiasSum() {
+  std::mt19937 rng(5);
+  int failed = 0;
+  for (const int64_t stride : {int64_t{1}, int64_t{35}}) {
+    BiasActParams p{};
+    p.bias_size = 37;
+    p.bias_stride = stride;
+    p.size = 3 * 37 * stride * (stride == 1 ? 41 : 1);
+    const std::vector<float> y = Uniform(&rng, p.size, -1.0f, 1.0f);
+    std::vector<double> expected(p.bias_size, 0.0);
+    for (int64_t i = 0; i < p.size; ++i) expected[(i / stride) % p.bias_size] += y[i];
+    Arena arena;
+    const float* dy = arena.Upload<float>(y);
+    float* db = arena.Alloc<float>(p.bias_size);
+    float* scratch = arena.Alloc<float>(p.bias_size);
+    if (stylegan2::BiasSumCuda<float>(p, dy, db, scratch, nullptr) != cudaSuccess ||
+        cudaDeviceSynchronize() != cudaSuccess) {
+      ++failed;
+      continue;
+    }
+    const std::vector<float> got = Download(db, p.bias_size);
+    for (int64_t c = 0; c < p.bias_size; ++c)
+      if (std::fabs(got[c] - expected[c]) > 1e-4 * (1.0 + std::fabs(expected[c]))) ++failed;
+  }
+  Report(failed == 0, "gpu BiasSumCuda<float> (bias gradient)", failed ? "mismatch" : "");
 }
 
 void RunGpuChecksAndTimings() {
@@ -193,6 +223,7 @@ void RunGpuChecksAndTimings() {
   CheckBiasAct<ref::Half>("gpu BiasActCuda<__half>", BiasActOnGpu<__half, 0>);
   CheckBiasAct<float>("gpu BiasActCuda<float> misaligned", BiasActOnGpu<float, 1>);
   CheckBiasAct<ref::Half>("gpu BiasActCuda<__half> misaligned", BiasActOnGpu<__half, 3>);
+  CheckBiasSum();
   TimeUpfirdn2d<float>("upfirdn2d float [4,256,256,64] up2 4x4", 2, 1);
   TimeUpfirdn2d<float>("upfirdn2d float [4,256,256,64] down2 4x4", 1, 2);
   TimeUpfirdn2d<__half>("upfirdn2d half [4,256,256,64] up2 4x4", 2, 1);
