@@ -85,8 +85,19 @@ def _op_cases(batch):
     ]
 
 
+def _call_overhead_ms(repeats):
+    """Time of calling a tf.function that does no work: the floor of every measurement."""
+    x = tf.zeros([1])
+    return _best_ms(tf.function(tf.identity), [x], max(repeats, 50))
+
+
 def benchmark_ops(batch, repeats):
-    """{case: {ref/custom fwd and fwd+bwd ms, speedups}} for every op case."""
+    """{case: {ref/custom fwd and fwd+bwd ms, speedups}} for every op case, and the call overhead.
+
+    `speedup_*` divide the raw times; `speedup_*_net` first subtract the cost of an
+    empty tf.function call, which a training step pays once, not once per op.
+    """
+    overhead = _call_overhead_ms(repeats)
     results = {}
     for name, build, inputs in _op_cases(batch):
         inputs = [tf.constant(v) for v in inputs]
@@ -96,23 +107,27 @@ def benchmark_ops(batch, repeats):
             forward, forward_backward = _forward_and_backward(build(impl))
             entry[f"{impl}_fwd_ms"] = round(_best_ms(forward, inputs, repeats), 3)
             entry[f"{impl}_fwd_bwd_ms"] = round(_best_ms(forward_backward, [dy, *inputs], repeats), 3)
-        entry["speedup_fwd"] = round(entry["ref_fwd_ms"] / entry["custom_fwd_ms"], 2)
-        entry["speedup_fwd_bwd"] = round(entry["ref_fwd_bwd_ms"] / entry["custom_fwd_bwd_ms"], 2)
+        for key in ("fwd", "fwd_bwd"):
+            ref, custom = entry[f"ref_{key}_ms"], entry[f"custom_{key}_ms"]
+            entry[f"speedup_{key}"] = round(ref / custom, 2)
+            entry[f"speedup_{key}_net"] = round((ref - overhead) / max(custom - overhead, 1e-3), 2)
         results[name] = entry
-    return results
+    return results, overhead
 
 
 def main(argv):
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"usage: benchmark.py MODE [flags]; MODE is one of {', '.join(MODES)}")
-    cases = benchmark_ops(BATCH.value, REPEATS.value)
+    cases, overhead = benchmark_ops(BATCH.value, REPEATS.value)
     print(json.dumps({
         "mode": "ops",
         "tensorflow": tf.__version__,
         "cpu_threads": os.cpu_count(),
         "batch": BATCH.value,
+        "call_overhead_ms": round(overhead, 3),
         "cases": cases,
         "min_speedup_fwd_bwd": min(c["speedup_fwd_bwd"] for c in cases.values()),
+        "min_speedup_fwd_bwd_net": min(c["speedup_fwd_bwd_net"] for c in cases.values()),
     }), flush=True)
 
 

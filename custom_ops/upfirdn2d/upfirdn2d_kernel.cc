@@ -30,16 +30,19 @@ struct Upfirdn2dFunctor<CPUDevice, T> {
                   T* y) {
     std::vector<float> taps(static_cast<size_t>(p.filter_h) * p.filter_w);
     Upfirdn2dCorrelationTaps(p, f, taps.data());
+    std::vector<AxisWindow> x_windows(static_cast<size_t>(p.out_w));
+    Upfirdn2dXWindows(p, x_windows.data());
     const int64_t rows = p.batch * p.out_h;
     // Multiply-adds per output row, with the zeros of upsampling skipped.
     const int64_t taps_per_output =
         std::max<int64_t>(1, (p.filter_h / p.up_y) * (p.filter_w / p.up_x));
     const int64_t cost_per_row = p.out_w * p.channels * taps_per_output * 2 + p.out_w * 20;
     const float* tap_data = taps.data();
+    const AxisWindow* windows = x_windows.data();
     const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
     tensorflow::Shard(threads->num_threads, threads->workers, rows, cost_per_row,
                       [&](int64_t begin, int64_t end) {
-      Upfirdn2dCpuRows<T>(p, x, tap_data, y, begin, end);
+      Upfirdn2dCpuRows<T>(p, x, tap_data, windows, y, begin, end);
     });
   }
 };

@@ -81,32 +81,81 @@ SG2_HOST_DEVICE inline float Upfirdn2dTap(const Upfirdn2dParams& p, const float*
 }
 
 // CPU: one output pixel, channels [c0, c0 + kWidth), accumulated in registers.
-template <int kWidth, typename T>
+// kTy x kTx > 0: the window has exactly that many taps, and the tap loops unroll;
+// 0 x 0: any window.
+template <int kWidth, int kTy, int kTx, typename T>
 inline void Upfirdn2dCpuPixel(const Upfirdn2dParams& p, const T* SG2_RESTRICT x_img,
                               const float* SG2_RESTRICT taps, const AxisWindow& wy,
                               const AxisWindow& wx, int64_t c0, T* SG2_RESTRICT yp) {
   const int64_t C = p.channels;
+  const int64_t ny = kTy > 0 ? kTy : wy.last - wy.first + 1;
+  const int64_t nx = kTx > 0 ? kTx : wx.last - wx.first + 1;
+  const T* x0 = x_img + (wy.first * p.in_w + wx.first) * C + c0;
+  const float* t0 = taps + wy.tap0 * p.filter_w + wx.tap0;
+  const int64_t x_row_step = p.in_w * C;
+  const int64_t tap_row_step = static_cast<int64_t>(p.up_y) * p.filter_w;
   float acc[kWidth];
   for (int k = 0; k < kWidth; ++k) acc[k] = 0.0f;
-  for (int64_t iy = wy.first, ky = wy.tap0; iy <= wy.last; ++iy, ky += p.up_y) {
-    const float* tap_row = taps + ky * p.filter_w;
-    const T* x_row = x_img + iy * p.in_w * C + c0;
-    for (int64_t ix = wx.first, kx = wx.tap0; ix <= wx.last; ++ix, kx += p.up_x) {
-      const float w = tap_row[kx];
-      const T* SG2_RESTRICT xp = x_row + ix * C;
+#pragma GCC unroll 4
+  for (int64_t ty = 0; ty < ny; ++ty) {
+#pragma GCC unroll 4
+    for (int64_t tx = 0; tx < nx; ++tx) {
+      const float w = t0[ty * tap_row_step + tx * p.up_x];
+      const T* SG2_RESTRICT xp = x0 + ty * x_row_step + tx * C;
       for (int k = 0; k < kWidth; ++k) acc[k] += w * static_cast<float>(xp[k]);
     }
   }
   for (int k = 0; k < kWidth; ++k) yp[c0 + k] = static_cast<T>(acc[k]);
 }
 
+// CPU: channels [c0, c0 + kWidth) of one output pixel, with the unrolled kernel
+// for windows of up to 4 x 4 taps.
+template <int kWidth, typename T>
+inline void Upfirdn2dCpuBlock(const Upfirdn2dParams& p, const T* x_img, const float* taps,
+                              const AxisWindow& wy, const AxisWindow& wx, int64_t c0, T* yp) {
+  const int64_t ny = wy.last - wy.first + 1, nx = wx.last - wx.first + 1;
+#define SG2_UPFIRDN2D_FIXED(TY, TX) \
+  case TY * 8 + TX:                 \
+    return Upfirdn2dCpuPixel<kWidth, TY, TX>(p, x_img, taps, wy, wx, c0, yp);
+  switch ((ny >= 1 && ny <= 4 && nx >= 1 && nx <= 4) ? ny * 8 + nx : 0) {
+    SG2_UPFIRDN2D_FIXED(1, 1) SG2_UPFIRDN2D_FIXED(1, 2) SG2_UPFIRDN2D_FIXED(1, 3)
+    SG2_UPFIRDN2D_FIXED(1, 4) SG2_UPFIRDN2D_FIXED(2, 1) SG2_UPFIRDN2D_FIXED(2, 2)
+    SG2_UPFIRDN2D_FIXED(2, 3) SG2_UPFIRDN2D_FIXED(2, 4) SG2_UPFIRDN2D_FIXED(3, 1)
+    SG2_UPFIRDN2D_FIXED(3, 2) SG2_UPFIRDN2D_FIXED(3, 3) SG2_UPFIRDN2D_FIXED(3, 4)
+    SG2_UPFIRDN2D_FIXED(4, 1) SG2_UPFIRDN2D_FIXED(4, 2) SG2_UPFIRDN2D_FIXED(4, 3)
+    SG2_UPFIRDN2D_FIXED(4, 4)
+    default:
+      return Upfirdn2dCpuPixel<kWidth, 0, 0>(p, x_img, taps, wy, wx, c0, yp);
+  }
+#undef SG2_UPFIRDN2D_FIXED
+}
+
+// CPU: channels [c0, C) of one output pixel, C - c0 < 8, in one pass over the taps.
+template <typename T>
+inline void Upfirdn2dCpuPixelTail(const Upfirdn2dParams& p, const T* x_img, const float* taps,
+                                  const AxisWindow& wy, const AxisWindow& wx, int64_t c0,
+                                  T* yp) {
+  switch (p.channels - c0) {
+    case 1: return Upfirdn2dCpuBlock<1>(p, x_img, taps, wy, wx, c0, yp);
+    case 2: return Upfirdn2dCpuBlock<2>(p, x_img, taps, wy, wx, c0, yp);
+    case 3: return Upfirdn2dCpuBlock<3>(p, x_img, taps, wy, wx, c0, yp);
+    case 4: return Upfirdn2dCpuBlock<4>(p, x_img, taps, wy, wx, c0, yp);
+    case 5: return Upfirdn2dCpuBlock<5>(p, x_img, taps, wy, wx, c0, yp);
+    case 6: return Upfirdn2dCpuBlock<6>(p, x_img, taps, wy, wx, c0, yp);
+    case 7: return Upfirdn2dCpuBlock<7>(p, x_img, taps, wy, wx, c0, yp);
+    default: return;
+  }
+}
+
 // CPU: computes output rows [row_begin, row_end), row r = n * out_h + oy.
-// `taps` holds filter_h * filter_w correlation weights (Upfirdn2dTap order).
-// Channels go in blocks of 32, then 8, then 1, each block's sums in registers.
+// `taps` holds filter_h * filter_w correlation weights (Upfirdn2dTap order);
+// `x_windows` the out_w windows along x (Upfirdn2dWindow of each ox), shared by
+// every row. Channels go in blocks of 64, 32, 8, then the rest, each block's
+// sums in registers.
 template <typename T>
 void Upfirdn2dCpuRows(const Upfirdn2dParams& p, const T* SG2_RESTRICT x,
-                      const float* SG2_RESTRICT taps, T* SG2_RESTRICT y, int64_t row_begin,
-                      int64_t row_end) {
+                      const float* SG2_RESTRICT taps, const AxisWindow* SG2_RESTRICT x_windows,
+                      T* SG2_RESTRICT y, int64_t row_begin, int64_t row_end) {
   const int64_t C = p.channels;
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int64_t n = r / p.out_h;
@@ -115,14 +164,21 @@ void Upfirdn2dCpuRows(const Upfirdn2dParams& p, const T* SG2_RESTRICT x,
     const T* x_img = x + n * p.in_h * p.in_w * C;
     T* y_row = y + r * p.out_w * C;
     for (int64_t ox = 0; ox < p.out_w; ++ox) {
-      const AxisWindow wx = Upfirdn2dWindow(ox, p.in_w, p.up_x, p.down_x, p.pad_x0, p.filter_w);
+      const AxisWindow& wx = x_windows[ox];
       T* yp = y_row + ox * C;
       int64_t c0 = 0;
-      for (; c0 + 32 <= C; c0 += 32) Upfirdn2dCpuPixel<32>(p, x_img, taps, wy, wx, c0, yp);
-      for (; c0 + 8 <= C; c0 += 8) Upfirdn2dCpuPixel<8>(p, x_img, taps, wy, wx, c0, yp);
-      for (; c0 < C; ++c0) Upfirdn2dCpuPixel<1>(p, x_img, taps, wy, wx, c0, yp);
+      for (; c0 + 64 <= C; c0 += 64) Upfirdn2dCpuBlock<64>(p, x_img, taps, wy, wx, c0, yp);
+      for (; c0 + 32 <= C; c0 += 32) Upfirdn2dCpuBlock<32>(p, x_img, taps, wy, wx, c0, yp);
+      for (; c0 + 8 <= C; c0 += 8) Upfirdn2dCpuBlock<8>(p, x_img, taps, wy, wx, c0, yp);
+      if (c0 < C) Upfirdn2dCpuPixelTail(p, x_img, taps, wy, wx, c0, yp);
     }
   }
+}
+
+// The out_w windows along x that Upfirdn2dCpuRows reads.
+inline void Upfirdn2dXWindows(const Upfirdn2dParams& p, AxisWindow* x_windows) {
+  for (int64_t ox = 0; ox < p.out_w; ++ox)
+    x_windows[ox] = Upfirdn2dWindow(ox, p.in_w, p.up_x, p.down_x, p.pad_x0, p.filter_w);
 }
 
 // Fills `taps` (filter_h * filter_w floats) with the correlation weights.

@@ -159,8 +159,11 @@ std::vector<float> Upfirdn2dOnCpu(const Upfirdn2dParams& p, const std::vector<fl
   std::vector<float> taps(f.size());
   stylegan2::Upfirdn2dCorrelationTaps(p, f.data(), taps.data());
   const int64_t rows = p.batch * p.out_h, split = rows / 3;
-  stylegan2::Upfirdn2dCpuRows<T>(p, xt.data(), taps.data(), y.data(), 0, split);
-  stylegan2::Upfirdn2dCpuRows<T>(p, xt.data(), taps.data(), y.data(), split, rows);
+  std::vector<stylegan2::AxisWindow> windows(p.out_w);
+  stylegan2::Upfirdn2dXWindows(p, windows.data());
+  stylegan2::Upfirdn2dCpuRows<T>(p, xt.data(), taps.data(), windows.data(), y.data(), 0, split);
+  stylegan2::Upfirdn2dCpuRows<T>(p, xt.data(), taps.data(), windows.data(), y.data(), split,
+                                 rows);
   return ToFloat(y);
 }
 
