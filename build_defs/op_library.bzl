@@ -26,7 +26,9 @@ execroot, which is the workspace root, so no extra -I is needed.
 load(
     "@local_tf//:tf_config.bzl",
     "CUDA_ARCH_FLAGS",
+    "CXX_OPT_FLAGS",
     "NVCC",
+    "NVCC_FLAGS",
     "TF_CXXOPTS",
     "TF_DEFINES",
     "TF_INCLUDE_DIR",
@@ -34,29 +36,21 @@ load(
 
 _CUDA = "//build_defs:cuda"
 
-# Flags of the g++ compile of every op source (TF's own -D flags come with
-# @local_tf//:tf_header_lib; TF_CXXOPTS carries e.g. --std=c++17).
-OP_COPTS = TF_CXXOPTS + [
-    "-O3",
-    "-fPIC",
-    "-Wno-deprecated-declarations",
-    "-Wno-interference-size",
-]
+# Flags of the g++ compile of every op source: TF's (its -D flags come with
+# @local_tf//:tf_header_lib; TF_CXXOPTS carries e.g. --std=c++17) and the pip
+# build's CXX_OPT_FLAGS (custom_ops/build.py), read by tf_configure.bzl.
+OP_COPTS = TF_CXXOPTS + CXX_OPT_FLAGS
 
-# Flags of every nvcc compile (arch flags: STYLEGAN2_TF_CUDA_ARCHS, tf_configure.bzl). TF's
-# -D flags keep the ABI (and Eigen's alignment) equal to the g++ side; TF's
-# include dir provides Eigen (read in place: nvcc runs in a genrule).
-NVCC_FLAGS = [
+# Flags of every nvcc compile: the pip build's NVCC_FLAGS and arch flags
+# (custom_ops/build_cuda.py, STYLEGAN2_TF_CUDA_ARCHS). TF's -D flags keep the
+# ABI (and Eigen's alignment) equal to the g++ side; TF's include dir provides
+# Eigen (read in place: nvcc runs in a genrule).
+NVCC_COMMAND_FLAGS = [
     "-x cu",
-    "-std=c++17",
-    "-O3",
-    "-DGOOGLE_CUDA=1",
-    "-DNDEBUG",
-    "--expt-relaxed-constexpr",
     "-Xcompiler -fPIC",
     "-Wno-deprecated-gpu-targets",
     "--threads 0",
-] + ["-D" + d for d in TF_DEFINES] + ["-isystem " + TF_INCLUDE_DIR] + CUDA_ARCH_FLAGS
+] + NVCC_FLAGS + ["-D" + d for d in TF_DEFINES] + ["-isystem " + TF_INCLUDE_DIR] + CUDA_ARCH_FLAGS
 
 def _basename(path):
     return path.split("/")[-1].split(":")[-1]
@@ -79,7 +73,7 @@ def _nvcc_objects(base, cuda_srcs, hdrs, tags):
             outs = [out],
             cmd = "%s %s -I. -c $(location %s) -o $@" % (
                 nvcc_cmd,
-                " ".join(NVCC_FLAGS),
+                " ".join(NVCC_COMMAND_FLAGS),
                 src,
             ),
             message = "nvcc %s" % _basename(src),

@@ -11,8 +11,10 @@ has TensorFlow installed, read `tf.sysconfig`, and generate an external repo
   //:cudart_static               the toolkit's libcudart_static.a (nvcc's default)
   //:tf_config.bzl               constants: TF_CXXOPTS, PYTHON_BIN, NVCC, ...
 
-Environment (re-read when it changes; `bazel sync --configure` forces it). The
-CUDA settings mirror custom_ops/build_cuda.py (the pip build):
+Compiler flags, nvcc and the GPU architectures come from the pip build's own
+code (custom_ops/build.py, custom_ops/build_cuda.py), so both builds always
+compile the same way. Environment (re-read when it changes; `bazel sync
+--configure` forces it):
   PYTHON_BIN_PATH                interpreter to query (default: `python3` on PATH)
   NVCC                           nvcc (default: nvcc on PATH, then $CUDA_HOME/bin,
                                  $CUDA_PATH/bin, /usr/local/cuda/bin)
@@ -24,15 +26,18 @@ Nothing here touches the network.
 """
 
 _PYTHON_BIN_PATH = "PYTHON_BIN_PATH"
-_ARCHS_ENV = "STYLEGAN2_TF_CUDA_ARCHS"
-_CUDA_ENV = ["CUDA_HOME", "CUDA_PATH", "NVCC", _ARCHS_ENV]
-
-# Default GPU targets (those nvcc supports), PTX of the newest; as custom_ops/build_cuda.py.
-_PREFERRED_ARCHS = ["75", "80", "86", "89", "90"]
+_CUDA_ENV = ["CUDA_HOME", "CUDA_PATH", "NVCC", "STYLEGAN2_TF_CUDA_ARCHS"]
 
 _QUERY = """
 import json, sys
+sys.path.insert(0, sys.argv[1])
 import tensorflow as tf
+from custom_ops import build, build_cuda
+nvcc = build_cuda.find_nvcc() or ""
+try:
+    cuda_lib = str(build_cuda.cuda_paths(nvcc)[1]) if nvcc else ""
+except RuntimeError:
+    cuda_lib = ""
 print("@@TF_CONFIG@@" + json.dumps({
     "include": tf.sysconfig.get_include(),
     "lib": tf.sysconfig.get_lib(),
@@ -40,6 +45,11 @@ print("@@TF_CONFIG@@" + json.dumps({
     "link_flags": tf.sysconfig.get_link_flags(),
     "version": tf.__version__,
     "python": sys.executable,
+    "cxx_opt_flags": build.CXX_OPT_FLAGS,
+    "nvcc": nvcc,
+    "nvcc_flags": build_cuda.NVCC_FLAGS,
+    "cuda_arch_flags": build_cuda.cuda_arch_flags(nvcc) if nvcc else [],
+    "cuda_lib": cuda_lib,
 }))
 """
 
@@ -57,8 +67,12 @@ def _find_python(ctx):
     return python
 
 def _query_tf(ctx, python):
+    # Labels of files make Bazel re-run this rule when they change.
+    root = ctx.path(Label("//:WORKSPACE")).dirname
+    ctx.path(Label("//:custom_ops/build.py"))
+    ctx.path(Label("//:custom_ops/build_cuda.py"))
     result = ctx.execute(
-        [python, "-c", _QUERY],
+        [python, "-c", _QUERY, str(root)],
         environment = {"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""},
         timeout = 300,
     )
@@ -67,80 +81,6 @@ def _query_tf(ctx, python):
             return json.decode(line[len("@@TF_CONFIG@@"):])
     _fail("'%s' could not import tensorflow (rc %d):\n%s" %
           (python, result.return_code, result.stderr[-4000:]))
-
-def _find_nvcc(ctx):
-    """$NVCC, then nvcc on PATH, $CUDA_HOME/bin, $CUDA_PATH/bin, /usr/local/cuda/bin."""
-    env = ctx.os.environ
-    if env.get("NVCC"):
-        found = ctx.which(env["NVCC"]) if "/" not in env["NVCC"] else ctx.path(env["NVCC"])
-        return str(found) if found and found.exists else ""
-    found = ctx.which("nvcc")
-    if found:
-        return str(found)
-    for root in [env.get("CUDA_HOME"), env.get("CUDA_PATH"), "/usr/local/cuda"]:
-        if root and ctx.path(root + "/bin/nvcc").exists:
-            return root + "/bin/nvcc"
-    return ""
-
-def _parse_archs(spec):
-    """'75;8.6+PTX sm_90' -> [("75", False), ("86", True), ("90", False)]."""
-    archs = []
-    for sep in [";", ",", "\t", "\n"]:
-        spec = spec.replace(sep, " ")
-    for token in spec.split(" "):
-        if not token:
-            continue
-        ptx = token.upper().endswith("+PTX")
-        number = token[:-4] if ptx else token
-        for prefix in ["sm_", "compute_"]:
-            if number.startswith(prefix):
-                number = number[len(prefix):]
-        number = number.replace(".", "")
-        if not number.isdigit():
-            _fail("%s: cannot parse '%s' in '%s'" % (_ARCHS_ENV, token, spec))
-        archs.append((number, ptx))
-    return archs
-
-def _find_cuda(ctx):
-    """nvcc, the dir of its libcudart_static.a, and -gencode flags (as custom_ops/build_cuda.py)."""
-    nvcc = _find_nvcc(ctx)
-    lib = ""
-    supported = []
-    if nvcc:
-        # nvcc's own view of its toolkit (works through wrappers and targets/ layouts).
-        dryrun = ctx.execute([nvcc, "--dryrun", "-x", "cu", "-c", "/dev/null", "-o", "/dev/null"])
-        dirs = []
-        for line in (dryrun.stdout + dryrun.stderr).splitlines():
-            if line.startswith("#$ LIBRARIES="):
-                for word in line[len("#$ LIBRARIES="):].replace('"', " ").split(" "):
-                    if word.startswith("-L"):
-                        dirs.append(word[2:])
-            elif line.startswith("#$ TOP="):
-                top = line[len("#$ TOP="):].strip()
-                dirs += [top + "/lib64", top + "/lib"]
-        for candidate in dirs:
-            if ctx.path(candidate + "/libcudart_static.a").exists:
-                lib = candidate
-                break
-        listed = ctx.execute([nvcc, "--list-gpu-code"])
-        if listed.return_code == 0:
-            words = listed.stdout.replace("\n", " ").replace("\t", " ").split(" ")
-            supported = [w[3:] for w in words if w.startswith("sm_")]
-
-    spec = ctx.os.environ.get(_ARCHS_ENV, "").strip()
-    if spec:
-        archs = _parse_archs(spec)
-    else:
-        chosen = [a for a in _PREFERRED_ARCHS if a in supported] if supported else ["75", "80", "86"]
-        if not chosen:  # an nvcc newer than every preferred arch: its oldest target
-            chosen = sorted(supported)[:1]
-        archs = [(a, a == chosen[-1]) for a in chosen]
-    arch_flags = []
-    for arch, ptx in archs:
-        arch_flags.append("-gencode=arch=compute_%s,code=sm_%s" % (arch, arch))
-        if ptx:
-            arch_flags.append("-gencode=arch=compute_%s,code=compute_%s" % (arch, arch))
-    return struct(nvcc = nvcc, lib = lib, arch_flags = arch_flags)
 
 def _tf_configure_impl(ctx):
     python = _find_python(ctx)
@@ -179,9 +119,8 @@ def _tf_configure_impl(ctx):
             _fail("%s does not exist" % src)
         ctx.symlink(src, name)
 
-    cuda = _find_cuda(ctx)
-    if cuda.lib:
-        ctx.symlink(cuda.lib + "/libcudart_static.a", "cuda/libcudart_static.a")
+    if tf["cuda_lib"]:
+        ctx.symlink(tf["cuda_lib"] + "/libcudart_static.a", "cuda/libcudart_static.a")
         cudart = """cc_import(
     name = "cudart_static_archive",
     static_library = "cuda/libcudart_static.a",
@@ -241,8 +180,10 @@ TF_INCLUDE_DIR = {include}
 TF_LIB_DIR = {lib}
 TF_DEFINES = {defines}
 TF_CXXOPTS = {cxxopts}
+CXX_OPT_FLAGS = {cxx_opt_flags}
 PYTHON_BIN = {python}
 NVCC = {nvcc}
+NVCC_FLAGS = {nvcc_flags}
 CUDA_LIB_DIR = {cuda_lib}
 CUDA_ARCH_FLAGS = {arch_flags}
 """.format(
@@ -252,9 +193,11 @@ CUDA_ARCH_FLAGS = {arch_flags}
         defines = repr(defines),
         cxxopts = repr(cxxopts),
         python = repr(tf["python"]),
-        nvcc = repr(cuda.nvcc),
-        cuda_lib = repr(cuda.lib),
-        arch_flags = repr(cuda.arch_flags),
+        cxx_opt_flags = repr(tf["cxx_opt_flags"]),
+        nvcc = repr(tf["nvcc"]),
+        nvcc_flags = repr(tf["nvcc_flags"]),
+        cuda_lib = repr(tf["cuda_lib"]),
+        arch_flags = repr(tf["cuda_arch_flags"]),
     ))
 
 tf_configure = repository_rule(

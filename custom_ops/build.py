@@ -19,7 +19,7 @@ OPS = ("upfirdn2d", "bias_act")
 # -O3 vectorizes the inner loops; -fno-trapping-math lets it turn the selects of
 # the activations into vector blends (results are unchanged). Every TensorFlow
 # wheel for x86-64 needs AVX already, so the kernels may use it too.
-CXX_OPT_FLAGS = ["-O3", "-fno-trapping-math", "-fPIC", "-Wno-deprecated-declarations"]
+CXX_OPT_FLAGS = ["-O3", "-fno-trapping-math", "-fPIC", "-Wno-deprecated-declarations", "-Wno-interference-size"]
 if platform.machine().lower() in ("x86_64", "amd64"):
     CXX_OPT_FLAGS.append("-mavx")
 
