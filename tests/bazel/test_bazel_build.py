@@ -52,7 +52,7 @@ _CHECK = textwrap.dedent(
     x = tf.constant([[1.0, -2.0, 3.0], [0.5, 0.0, -1.5]])
     b = tf.constant([10.0, 20.0, 30.0])
     empty = tf.zeros([0])
-    y = ba.style_gan2_bias_act(x=x, b=b, xref=empty, yref=empty, dy=empty, act=1)
+    y, _ = ba.style_gan2_bias_act(x=x, b=b, xref=empty, yref=empty, dy=empty, act=1)
     report["bias_act"] = {
         "registered": op_def_registry.get("StyleGAN2>BiasAct") is not None,
         "shape": y.shape.as_list(),

@@ -228,3 +228,22 @@ def test_auto_falls_back_to_reference_with_one_warning(tmp_path):
     assert out[0] == "1 (1, 6, 6, 2)"
     assert "does not exist" in out[1] and "impl='ref'" in out[1]
     assert out[2].startswith("CustomOpUnavailableError")
+
+
+def test_unloadable_library_gets_a_clear_error(tmp_path):
+    """A library file that is not a loadable op library: "custom" says so and what to do."""
+    (tmp_path / "_upfirdn2d.so").write_bytes(b"not an ELF file")
+    script = textwrap.dedent(
+        """
+        from stylegan2_tf.ops import upfirdn2d
+        try:
+            upfirdn2d([[[[1.0]]]], None, impl="custom")
+        except Exception as error:
+            print(type(error).__name__, error)
+        """
+    )
+    env = dict(os.environ, STYLEGAN2_TF_OPS_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith("CustomOpUnavailableError"), out
+    assert "cannot be loaded" in out and "pip install -e ." in out
