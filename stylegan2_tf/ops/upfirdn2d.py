@@ -22,9 +22,11 @@ def _parse_scaling(scaling, name):
     if (
         values is None
         or len(values) != 2
-        or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in values)
+        or not all(isinstance(v, (int, np.integer)) and 1 <= v < 2**31 for v in values)
     ):
-        raise ValueError(f"upfirdn2d: {name} must be an int >= 1 or [x, y] of them, got {scaling!r}")
+        raise ValueError(
+            f"upfirdn2d: {name} must be an int in [1, 2**31) or [x, y] of them, got {scaling!r}"
+        )
     return int(values[0]), int(values[1])
 
 
@@ -34,10 +36,11 @@ def _parse_padding(padding):
         padding = [padding, padding]
     values = list(padding) if isinstance(padding, (list, tuple)) else None
     if values is None or len(values) not in (2, 4) or not all(
-        isinstance(v, (int, np.integer)) for v in values
+        isinstance(v, (int, np.integer)) and abs(v) < 2**31 for v in values
     ):
         raise ValueError(
-            f"upfirdn2d: padding must be an int, [x, y] or [x0, x1, y0, y1] of ints, got {padding!r}"
+            f"upfirdn2d: padding must be an int, [x, y] or [x0, x1, y0, y1] of ints (|p| < 2**31), "
+            f"got {padding!r}"
         )
     if len(values) == 2:
         values = [values[0], values[0], values[1], values[1]]
@@ -167,14 +170,18 @@ def _upfirdn2d_ref(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, fli
     channels = x.shape[3]
     if channels is None:
         raise ValueError("upfirdn2d: the channel dimension of x must be static")
+    if channels == 0 or x.shape[0] == 0:  # TF's depthwise conv mishandles empty tensors
+        out_h = (tf.shape(x)[1] * upy + pady0 + pady1 - f.shape[0]) // downy + 1
+        out_w = (tf.shape(x)[2] * upx + padx0 + padx1 - f.shape[-1]) // downx + 1
+        return tf.zeros([tf.shape(x)[0], out_h, out_w, channels], dtype=x.dtype)
     shape = tf.shape(x)
-    in_h, in_w = shape[1], shape[2]
+    batch, in_h, in_w = shape[0], shape[1], shape[2]  # explicit: -1 is ambiguous for 0 elements
 
     # 1. Upsample: [N, H, 1, W, 1, C] padded with zeros -> [N, H * upy, W * upx, C].
     if upx > 1 or upy > 1:
-        x = tf.reshape(x, [-1, in_h, 1, in_w, 1, channels])
+        x = tf.reshape(x, [batch, in_h, 1, in_w, 1, channels])
         x = tf.pad(x, [[0, 0], [0, 0], [0, upy - 1], [0, 0], [0, upx - 1], [0, 0]])
-        x = tf.reshape(x, [-1, in_h * upy, in_w * upx, channels])
+        x = tf.reshape(x, [batch, in_h * upy, in_w * upx, channels])
 
     # 2. Pad, then crop for negative padding.
     x = tf.pad(x, [[0, 0], [max(pady0, 0), max(pady1, 0)], [max(padx0, 0), max(padx1, 0)], [0, 0]])

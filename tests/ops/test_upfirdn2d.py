@@ -176,7 +176,8 @@ def test_helpers_match_between_impls_with_separable_filter():
 @pytest.mark.parametrize(
     "kwargs,error,pattern",
     [
-        ({"up": 0}, ValueError, "up must be an int >= 1"),
+        ({"up": 0}, ValueError, r"up must be an int in \[1, 2\*\*31\)"),
+        ({"down": 2**40}, ValueError, r"down must be an int in \[1, 2\*\*31\)"),
         ({"down": [2]}, ValueError, "down must be"),
         ({"padding": [1, 2, 3]}, ValueError, "padding must be"),
         ({"padding": -3}, ValueError, "empty output"),
@@ -247,3 +248,20 @@ def test_unloadable_library_gets_a_clear_error(tmp_path):
                          check=True).stdout
     assert out.startswith("CustomOpUnavailableError"), out
     assert "cannot be loaded" in out and "pip install -e ." in out
+
+
+@pytest.mark.parametrize("impl", ["ref", "custom"])
+@pytest.mark.parametrize("shape", [(0, 4, 5, 3), (2, 4, 5, 0)])
+def test_empty_batch_or_channels(impl, shape):
+    y = upfirdn2d(np.zeros(shape, np.float32), setup_filter([1, 3, 3, 1]), up=2, impl=impl)
+    assert y.shape == (shape[0], 5, 7, shape[3])
+
+
+def test_custom_with_unknown_batch_in_tf_function():
+    f = setup_filter([1, 3, 3, 1])
+    fn = tf.function(
+        lambda x: downsample2d(x, f, impl="custom"),
+        input_signature=[tf.TensorSpec([None, 8, 6, 3], tf.float32)],
+    )
+    x = _x((3, 8, 6, 3))
+    np.testing.assert_allclose(fn(x).numpy(), downsample2d(x, f, impl="ref").numpy(), atol=1e-6)
