@@ -16,6 +16,7 @@
 #ifndef STYLEGAN2_TF_CUSTOM_OPS_BIAS_ACT_BIAS_ACT_KERNEL_H_
 #define STYLEGAN2_TF_CUSTOM_OPS_BIAS_ACT_BIAS_ACT_KERNEL_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -134,6 +135,20 @@ void BiasActCpuRun(const BiasActParams& p, int64_t len, const T* SG2_RESTRICT x,
   }
 }
 
+// CPU: adds the outputs of one run to the bias sums (bias index advances with
+// k when per_element, else all go to sums[0]). The run is still in cache.
+template <typename T>
+void BiasActCpuSumRun(const T* SG2_RESTRICT y, int64_t len, bool per_element,
+                      double* SG2_RESTRICT sums) {
+  if (per_element) {
+    for (int64_t k = 0; k < len; ++k) sums[k] += static_cast<double>(static_cast<float>(y[k]));
+  } else {
+    double total = 0.0;
+    for (int64_t k = 0; k < len; ++k) total += static_cast<double>(static_cast<float>(y[k]));
+    sums[0] += total;
+  }
+}
+
 // CPU: elements [begin, end). b is null when bias_size == 0; xref, yref and dy
 // are never null (see above). When bias_sum is not null (bias_size doubles),
 // each output is also added to bias_sum[its bias index].
@@ -141,27 +156,7 @@ template <typename T, int A, int G>
 void BiasActCpuRange(const BiasActParams& p, const T* x, const T* b, const T* xref,
                      const T* yref, const T* dy, T* y, double* bias_sum, int64_t begin,
                      int64_t end) {
-  // Splits [begin, end) into runs of one bias value (stride > 1) or of
-  // consecutive bias indices (stride == 1), so each inner loop is flat.
-  int64_t i = begin;
-  while (i < end) {
-    int64_t run_end = end;
-    int64_t bi = 0;
-    float b_scalar = 0.0f;
-    const T* b_run = nullptr;  // non-null: bias index advances with i
-    if (p.bias_size > 0) {
-      const int64_t block = i / p.bias_stride;  // index along the merged [outer, bias] dims
-      bi = block % p.bias_size;
-      if (p.bias_stride == 1) {
-        b_run = b + bi;
-        run_end = i + (p.bias_size - bi);
-      } else {
-        b_scalar = static_cast<float>(b[bi]);
-        run_end = (block + 1) * p.bias_stride;
-      }
-      if (run_end > end) run_end = end;
-    }
-    const int64_t len = run_end - i;
+  const auto run = [&](int64_t i, int64_t len, const T* b_run, float b_scalar) {
     if (p.clamp >= 0.0f) {
       BiasActCpuRun<T, A, G, true>(p, len, x + i, b_run, b_scalar, xref + i, yref + i, dy + i,
                                    y + i);
@@ -169,18 +164,33 @@ void BiasActCpuRange(const BiasActParams& p, const T* x, const T* b, const T* xr
       BiasActCpuRun<T, A, G, false>(p, len, x + i, b_run, b_scalar, xref + i, yref + i, dy + i,
                                     y + i);
     }
-    if (bias_sum != nullptr && p.bias_size > 0) {  // the run is still in L1/L2 cache
-      const T* SG2_RESTRICT ys = y + i;
-      if (b_run) {
-        double* SG2_RESTRICT sums = bias_sum + bi;
-        for (int64_t k = 0; k < len; ++k) sums[k] += static_cast<double>(static_cast<float>(ys[k]));
-      } else {
-        double run_sum = 0.0;
-        for (int64_t k = 0; k < len; ++k) run_sum += static_cast<double>(static_cast<float>(ys[k]));
-        bias_sum[bi] += run_sum;
-      }
+  };
+  if (p.bias_size == 0) {
+    run(begin, end - begin, nullptr, 0.0f);
+    return;
+  }
+  if (p.bias_stride == 1) {
+    // Rows of bias_size elements, bias index = position in the row; one division.
+    int64_t i = begin;
+    int64_t bi = begin % p.bias_size;
+    while (i < end) {
+      const int64_t len = std::min(p.bias_size - bi, end - i);
+      run(i, len, b + bi, 0.0f);
+      if (bias_sum != nullptr) BiasActCpuSumRun(y + i, len, true, bias_sum + bi);
+      i += len;
+      bi = 0;
     }
-    i = run_end;
+    return;
+  }
+  // Runs of bias_stride elements that share one bias value.
+  int64_t i = begin;
+  while (i < end) {
+    const int64_t block = i / p.bias_stride;  // index along the merged [outer, bias] dims
+    const int64_t bi = block % p.bias_size;
+    const int64_t len = std::min((block + 1) * p.bias_stride, end) - i;
+    run(i, len, nullptr, static_cast<float>(b[bi]));
+    if (bias_sum != nullptr) BiasActCpuSumRun(y + i, len, false, bias_sum + bi);
+    i += len;
   }
 }
 
