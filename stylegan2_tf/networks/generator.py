@@ -1,0 +1,606 @@
+"""StyleGAN2 generator: mapping network, modulated convolutions, synthesis network.
+
+Karras et al. 2020 (arXiv 1912.04958), sec. 2.2 (weight demodulation) and 4.1
+(skip / residual architectures); semantics of the official NVlabs/stylegan2 and
+of stylegan2-ada-pytorch. Layout NHWC. Sublayers are named after their role
+(`b{res}/conv0`, `conv1`, `torgb`, `skip`, `const`; mapping `fc{i}`, `embed`)
+so that converting an official network is a table of names.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from stylegan2_tf.networks.layers import (
+    DEFAULT_RESAMPLE_FILTER,
+    EqualizedConv2D,
+    EqualizedDense,
+    check_positive_int,
+    conv2d_resample,
+    serializable,
+)
+from stylegan2_tf.ops import bias_act, setup_filter, upsample2d
+
+NOISE_MODES = ("random", "const", "none")
+ARCHITECTURES = ("orig", "skip", "resnet")
+
+
+def normalize_2nd_moment(x, eps=1e-8):
+    """x / sqrt(mean(x^2)) over the last axis (the official pixel norm of latents)."""
+    return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + eps)
+
+
+def check_resolution(img_resolution, where):
+    resolution = int(img_resolution)
+    if resolution < 4 or resolution & (resolution - 1):
+        raise ValueError(f"{where}: img_resolution must be a power of two >= 4. "
+                         f"Received: img_resolution={img_resolution!r}")
+    return resolution
+
+
+def channels_at(res, channel_base, channel_max):
+    """Feature maps at resolution `res`: min(channel_base // res, channel_max).
+
+    Equals the official nf() rule with channel_base = 2 * fmap_base.
+    """
+    return int(min(channel_base // res, channel_max))
+
+
+@serializable
+class MappingNetwork(keras.layers.Layer):
+    """z (and class label c) -> w, broadcast to `num_ws` copies; tracks the average w.
+
+    Inputs: z [N, z_dim] (or None when z_dim == 0), c [N, c_dim] (or None).
+    Output: w [N, num_ws, w_dim], or [N, w_dim] when num_ws is None.
+
+    label_mode: "embed" (stylegan2-ada: z and a learned embedding of c are
+        normalized separately, then concatenated) or "concat" (official TF1
+        StyleGAN2: c @ weight is concatenated to z, then the whole is normalized).
+    """
+
+    def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=8, layer_features=None,
+                 activation="lrelu", lr_multiplier=0.01, w_avg_beta=0.995, label_mode="embed",
+                 impl="auto", **kwargs):
+        super().__init__(**kwargs)
+        self.z_dim, self.c_dim = int(z_dim), int(c_dim)
+        self.w_dim = check_positive_int(w_dim, "w_dim", "MappingNetwork")
+        self.num_ws = None if num_ws is None else int(num_ws)
+        self.num_layers = check_positive_int(num_layers, "num_layers", "MappingNetwork")
+        self.layer_features = self.w_dim if layer_features is None else int(layer_features)
+        self.activation = activation
+        self.lr_multiplier = float(lr_multiplier)
+        self.w_avg_beta = None if w_avg_beta is None else float(w_avg_beta)
+        if label_mode not in ("embed", "concat"):
+            raise ValueError(f"MappingNetwork: label_mode must be 'embed' or 'concat'. "
+                             f"Received: label_mode={label_mode!r}")
+        self.label_mode = label_mode
+        self.impl = impl
+        if self.c_dim > 0 and label_mode == "embed":
+            self.embed = EqualizedDense(self.w_dim, name="embed", impl=impl, dtype=self.dtype_policy)
+        # Attributes, not a list: tf.train.Checkpoint does not look into Keras' lists.
+        for i in range(self.num_layers):
+            setattr(self, f"fc{i}", EqualizedDense(
+                self.w_dim if i == self.num_layers - 1 else self.layer_features,
+                activation=activation, lr_multiplier=self.lr_multiplier, name=f"fc{i}",
+                impl=impl, dtype=self.dtype_policy))
+
+    @property
+    def fcs(self):
+        """The fully connected layers fc0, fc1, ... in order."""
+        return [getattr(self, f"fc{i}") for i in range(self.num_layers)]
+
+    def build(self, z_shape=None, c_shape=None):
+        features = self.z_dim
+        if self.c_dim > 0:
+            features += self.z_dim if self.label_mode == "concat" else self.w_dim
+        if self.c_dim > 0 and self.label_mode == "embed":
+            self.embed.build((None, self.c_dim))
+        for fc in self.fcs:
+            fc.build((None, features))
+            features = fc.units
+        if self.c_dim > 0 and self.label_mode == "concat":
+            # Official TF1 "LabelConcat/weight" [c_dim, z_dim], unscaled.
+            self.label_weight = self.add_weight(
+                name="label_weight", shape=(self.c_dim, self.z_dim),
+                initializer=keras.initializers.RandomNormal(0.0, 1.0))
+        if self.w_avg_beta is not None:
+            self.w_avg = self.add_weight(name="w_avg", shape=(self.w_dim,), initializer="zeros",
+                                         trainable=False)
+
+    def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, update_w_avg=False):
+        parts = []
+        if self.z_dim > 0:
+            z = tf.cast(z, self.compute_dtype)
+            if self.label_mode == "concat" and self.c_dim > 0:
+                y = tf.matmul(tf.cast(c, z.dtype), tf.cast(self.label_weight, z.dtype))
+                parts.append(normalize_2nd_moment(tf.concat([z, y], axis=1)))
+            else:
+                parts.append(normalize_2nd_moment(z))
+        if self.c_dim > 0 and self.label_mode == "embed":
+            parts.append(normalize_2nd_moment(self.embed(tf.cast(c, self.compute_dtype))))
+        x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
+        for fc in self.fcs:
+            x = fc(x)
+        if update_w_avg and self.w_avg_beta is not None:
+            batch_mean = tf.reduce_mean(tf.cast(x, tf.float32), axis=0)
+            self.w_avg.assign(batch_mean + (self.w_avg - batch_mean) * self.w_avg_beta)
+        if self.num_ws is not None:
+            x = tf.tile(x[:, tf.newaxis, :], [1, self.num_ws, 1])
+        return self.truncate(x, truncation_psi, truncation_cutoff)
+
+    def truncate(self, w, truncation_psi=1.0, truncation_cutoff=None):
+        """w <- lerp(w_avg, w, psi) for the first `truncation_cutoff` ws (all when None)."""
+        if isinstance(truncation_psi, (int, float)) and truncation_psi == 1:
+            return w
+        if self.w_avg_beta is None:
+            raise ValueError("MappingNetwork: truncation needs w_avg (w_avg_beta is None)")
+        w_avg = tf.cast(self.w_avg, w.dtype)
+        psi = tf.cast(truncation_psi, w.dtype)
+        truncated = w_avg + (w - w_avg) * psi
+        if self.num_ws is None or truncation_cutoff is None:
+            return truncated
+        keep = tf.range(self.num_ws) < truncation_cutoff  # [num_ws]
+        return tf.where(keep[tf.newaxis, :, tf.newaxis], truncated, w)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim, num_ws=self.num_ws,
+                      num_layers=self.num_layers, layer_features=self.layer_features,
+                      activation=self.activation, lr_multiplier=self.lr_multiplier,
+                      w_avg_beta=self.w_avg_beta, label_mode=self.label_mode, impl=self.impl)
+        return config
+
+
+def modulated_conv2d(x, weight, styles, f, demodulate=True, up=1, fused=True, impl="auto"):
+    """Modulated (and demodulated) convolution, eq. 1-3 of the paper.
+
+    Args:
+        x: [N, H, W, I] input features.
+        weight: [k, k, I, O] equalized, already scaled weights.
+        styles: [N, I] per-sample input scales.
+        f: FIR filter for up=2.
+        demodulate: normalize each output feature map to unit expected std.
+        up: 1 or 2.
+        fused: one grouped convolution with per-sample weights (official
+            fused_modconv); otherwise scale the activations instead (same result).
+
+    Returns:
+        [N, H * up, W * up, O].
+    """
+    k, in_channels, out_channels = int(weight.shape[0]), int(weight.shape[2]), int(weight.shape[3])
+    styles = tf.cast(styles, x.dtype)
+    w = tf.cast(weight, x.dtype)[tf.newaxis] * styles[:, tf.newaxis, tf.newaxis, :, tf.newaxis]  # [N,k,k,I,O]
+    dcoefs = None
+    if demodulate:
+        dcoefs = tf.math.rsqrt(tf.reduce_sum(tf.square(w), axis=[1, 2, 3]) + 1e-8)  # [N, O]
+    if not fused:
+        x = x * styles[:, tf.newaxis, tf.newaxis, :]
+        x = conv2d_resample(x, tf.cast(weight, x.dtype), f, up=up, impl=impl)
+        if demodulate:
+            x = x * dcoefs[:, tf.newaxis, tf.newaxis, :]
+        return x
+    if demodulate:
+        w = w * dcoefs[:, tf.newaxis, tf.newaxis, tf.newaxis, :]
+    batch = tf.shape(x)[0]
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    # Samples become groups of one convolution: [N, H, W, I] -> [1, H, W, N * I].
+    xg = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, height, width, batch * in_channels])
+    wg = tf.reshape(tf.transpose(w, [1, 2, 3, 0, 4]), [k, k, in_channels, batch * out_channels])
+    y = conv2d_resample(xg, wg, f, up=up, groups=batch, impl=impl)  # [1, H', W', N * O]
+    out_h, out_w = tf.shape(y)[1], tf.shape(y)[2]
+    y = tf.reshape(y, [out_h, out_w, batch, out_channels])
+    return tf.transpose(y, [2, 0, 1, 3])  # [N, H', W', O]
+
+
+@serializable
+class ModulatedConv2D(keras.layers.Layer):
+    """Style-modulated convolution: `affine` maps w to per-input-channel styles.
+
+    call(x [N, H, W, in_channels], w [N, w_dim]) -> [N, H * up, W * up, filters] (no bias).
+    The affine layer's bias starts at 1, so styles start at 1 (the official
+    TF1 networks store it minus 1 as `mod_bias`).
+    """
+
+    def __init__(self, in_channels, filters, kernel_size, w_dim, up=1, demodulate=True,
+                 fused_modconv=False, resample_filter=DEFAULT_RESAMPLE_FILTER, impl="auto",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.in_channels = check_positive_int(in_channels, "in_channels", "ModulatedConv2D")
+        self.filters = check_positive_int(filters, "filters", "ModulatedConv2D")
+        self.kernel_size = check_positive_int(kernel_size, "kernel_size", "ModulatedConv2D")
+        self.w_dim = check_positive_int(w_dim, "w_dim", "ModulatedConv2D")
+        if up not in (1, 2):
+            raise ValueError(f"ModulatedConv2D supports up=1 or 2. Received: up={up}")
+        self.up = int(up)
+        self.demodulate = bool(demodulate)
+        self.fused_modconv = bool(fused_modconv)
+        self.resample_filter = tuple(float(v) for v in resample_filter)
+        self.impl = impl
+        self._filter = setup_filter(list(self.resample_filter))
+        self.affine = EqualizedDense(self.in_channels, bias_init=1.0, name="affine", impl=impl,
+                                     dtype=self.dtype_policy)
+
+    def build(self, x_shape=None, w_shape=None):
+        self.affine.build((None, self.w_dim))
+        k = self.kernel_size
+        self.weight = self.add_weight(name="weight", shape=(k, k, self.in_channels, self.filters),
+                                      initializer=keras.initializers.RandomNormal(0.0, 1.0))
+        self.weight_gain = 1.0 / np.sqrt(k * k * self.in_channels)
+
+    def call(self, x, w, fused_modconv=None):
+        fused = self.fused_modconv if fused_modconv is None else fused_modconv
+        styles = self.affine(tf.cast(w, x.dtype))
+        weight = tf.cast(self.weight * self.weight_gain, x.dtype)
+        return modulated_conv2d(x, weight, styles, self._filter, demodulate=self.demodulate,
+                                up=self.up, fused=fused, impl=self.impl)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(in_channels=self.in_channels, filters=self.filters,
+                      kernel_size=self.kernel_size, w_dim=self.w_dim,
+                      up=self.up, demodulate=self.demodulate, fused_modconv=self.fused_modconv,
+                      resample_filter=list(self.resample_filter), impl=self.impl)
+        return config
+
+
+@serializable
+class SynthesisLayer(keras.layers.Layer):
+    """Modulated 3x3 convolution, noise injection, bias, activation, clamp.
+
+    call(x [N, H, W, in_channels], w [N, w_dim], noise_mode) -> [N, R, R, filters], R = resolution.
+    Noise: "random" draws N(0, 1) per pixel; "const" uses the stored buffer
+    `noise_const` [1, R, R, 1]; "none" adds nothing. Scaled by `noise_strength`.
+    """
+
+    def __init__(self, in_channels, filters, w_dim, resolution, up=1, activation="lrelu",
+                 conv_clamp=None, use_noise=True, fused_modconv=False,
+                 resample_filter=DEFAULT_RESAMPLE_FILTER, impl="auto", **kwargs):
+        super().__init__(**kwargs)
+        self.in_channels = check_positive_int(in_channels, "in_channels", "SynthesisLayer")
+        self.filters = check_positive_int(filters, "filters", "SynthesisLayer")
+        self.w_dim = check_positive_int(w_dim, "w_dim", "SynthesisLayer")
+        self.resolution = check_positive_int(resolution, "resolution", "SynthesisLayer")
+        self.up = int(up)
+        self.activation = activation
+        self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
+        self.use_noise = bool(use_noise)
+        self.fused_modconv = bool(fused_modconv)
+        self.resample_filter = tuple(float(v) for v in resample_filter)
+        self.impl = impl
+        self.conv = ModulatedConv2D(self.in_channels, self.filters, 3, self.w_dim, up=self.up,
+                                    fused_modconv=self.fused_modconv,
+                                    resample_filter=self.resample_filter, impl=impl, name="conv",
+                                    dtype=self.dtype_policy)
+
+    def build(self, x_shape=None, w_shape=None):
+        self.conv.build()
+        if self.use_noise:
+            r = self.resolution
+            self.noise_const = self.add_weight(
+                name="noise_const", shape=(1, r, r, 1), trainable=False,
+                initializer=keras.initializers.RandomNormal(0.0, 1.0))
+            self.noise_strength = self.add_weight(name="noise_strength", shape=(),
+                                                  initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def call(self, x, w, noise_mode="random", fused_modconv=None):
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}. Received: {noise_mode!r}")
+        x = self.conv(x, w, fused_modconv=fused_modconv)
+        if self.use_noise and noise_mode != "none":
+            if noise_mode == "random":
+                shape = tf.shape(x)
+                noise = tf.random.normal([shape[0], shape[1], shape[2], 1], dtype=x.dtype)
+            else:
+                noise = tf.cast(self.noise_const, x.dtype)
+            x = x + noise * tf.cast(self.noise_strength, x.dtype)
+        return bias_act(x, tf.cast(self.bias, x.dtype), act=self.activation,
+                        clamp=self.conv_clamp, impl=self.impl)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(in_channels=self.in_channels, filters=self.filters, w_dim=self.w_dim,
+                      resolution=self.resolution, up=self.up, activation=self.activation,
+                      conv_clamp=self.conv_clamp,
+                      use_noise=self.use_noise, fused_modconv=self.fused_modconv,
+                      resample_filter=list(self.resample_filter), impl=self.impl)
+        return config
+
+
+@serializable
+class ToRGB(keras.layers.Layer):
+    """Modulated 1x1 convolution without demodulation, plus bias: features -> image.
+
+    call(x [N, H, W, in_channels], w [N, w_dim]) -> [N, H, W, img_channels].
+    """
+
+    def __init__(self, in_channels, img_channels, w_dim, conv_clamp=None, fused_modconv=False,
+                 impl="auto", **kwargs):
+        super().__init__(**kwargs)
+        self.in_channels = check_positive_int(in_channels, "in_channels", "ToRGB")
+        self.img_channels = check_positive_int(img_channels, "img_channels", "ToRGB")
+        self.w_dim = check_positive_int(w_dim, "w_dim", "ToRGB")
+        self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
+        self.fused_modconv = bool(fused_modconv)
+        self.impl = impl
+        self.conv = ModulatedConv2D(self.in_channels, self.img_channels, 1, self.w_dim,
+                                    demodulate=False,
+                                    fused_modconv=self.fused_modconv, impl=impl, name="conv",
+                                    dtype=self.dtype_policy)
+
+    def build(self, x_shape=None, w_shape=None):
+        self.conv.build()
+        self.bias = self.add_weight(name="bias", shape=(self.img_channels,), initializer="zeros")
+
+    def call(self, x, w, fused_modconv=None):
+        x = self.conv(x, w, fused_modconv=fused_modconv)
+        return bias_act(x, tf.cast(self.bias, x.dtype), clamp=self.conv_clamp, impl=self.impl)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(in_channels=self.in_channels, img_channels=self.img_channels,
+                      w_dim=self.w_dim, conv_clamp=self.conv_clamp, fused_modconv=self.fused_modconv,
+                      impl=self.impl)
+        return config
+
+
+@serializable
+class SynthesisBlock(keras.layers.Layer):
+    """One resolution of the synthesis network.
+
+    The 4x4 block starts from the learned `const` [1, 4, 4, out_channels] and
+    has one convolution (`conv1`); others upsample with `conv0` and refine
+    with `conv1`. 'skip' adds `torgb` of every block to the upsampled image
+    of the previous one; 'resnet' adds a 1x1 upsampling `skip` to the features,
+    times sqrt(0.5); 'orig' and 'resnet' have `torgb` only in the last block.
+
+    call(x [N, res/2, res/2, in_channels] or None, img or None, ws [N, num_ws_used, w_dim])
+        -> (x [N, res, res, out_channels], img [N, res, res, img_channels] or None).
+    """
+
+    def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, is_last,
+                 architecture="skip", conv_clamp=None, use_fp16=False, fused_modconv=False,
+                 resample_filter=DEFAULT_RESAMPLE_FILTER, impl="auto", **kwargs):
+        super().__init__(**kwargs)
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}. "
+                             f"Received: architecture={architecture!r}")
+        self.in_channels = int(in_channels)
+        self.out_channels = check_positive_int(out_channels, "out_channels", "SynthesisBlock")
+        self.w_dim = int(w_dim)
+        self.resolution = check_positive_int(resolution, "resolution", "SynthesisBlock")
+        self.img_channels = int(img_channels)
+        self.is_last = bool(is_last)
+        self.architecture = architecture
+        self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
+        self.use_fp16 = bool(use_fp16)
+        self.fused_modconv = bool(fused_modconv)
+        self.resample_filter = tuple(float(v) for v in resample_filter)
+        self.impl = impl
+        self._filter = setup_filter(list(self.resample_filter))
+        # float16 blocks keep float32 weights (mixed precision) and clamp their outputs.
+        policy = "mixed_float16" if self.use_fp16 else self.dtype_policy
+        common = {"conv_clamp": self.conv_clamp, "fused_modconv": self.fused_modconv,
+                  "impl": impl, "dtype": policy}
+        self.conv0 = None
+        if self.in_channels > 0:
+            self.conv0 = SynthesisLayer(self.in_channels, self.out_channels, self.w_dim,
+                                        self.resolution, up=2,
+                                        resample_filter=self.resample_filter, name="conv0",
+                                        **common)
+        self.conv1 = SynthesisLayer(self.out_channels, self.out_channels, self.w_dim,
+                                    self.resolution, name="conv1", **common)
+        self.torgb = None
+        if self.is_last or architecture == "skip":
+            self.torgb = ToRGB(self.out_channels, self.img_channels, self.w_dim, name="torgb",
+                               **common)
+        self.skip = None
+        if self.in_channels > 0 and architecture == "resnet":
+            self.skip = EqualizedConv2D(self.out_channels, 1, up=2, use_bias=False,
+                                        resample_filter=self.resample_filter, impl=impl,
+                                        name="skip", dtype=policy)
+
+    @property
+    def num_conv(self):
+        return 2 if self.in_channels > 0 else 1
+
+    @property
+    def num_torgb(self):
+        return 1 if self.torgb is not None else 0
+
+    def build(self, x_shape=None, img_shape=None, ws_shape=None):
+        res = self.resolution
+        if self.in_channels == 0:
+            self.const = self.add_weight(name="const", shape=(1, res, res, self.out_channels),
+                                         initializer=keras.initializers.RandomNormal(0.0, 1.0))
+        else:
+            self.conv0.build()
+            if self.skip is not None:
+                self.skip.build((None, res // 2, res // 2, self.in_channels))
+        self.conv1.build()
+        if self.torgb is not None:
+            self.torgb.build()
+
+    def call(self, x, img, ws, noise_mode="random", fused_modconv=None):
+        dtype = tf.float16 if self.use_fp16 else tf.as_dtype(self.compute_dtype)
+        w_index = 0
+        if self.in_channels == 0:
+            batch = tf.shape(ws)[0]
+            x = tf.tile(tf.cast(self.const, dtype), [batch, 1, 1, 1])
+        else:
+            x = tf.cast(x, dtype)
+        if self.in_channels == 0:
+            x = self.conv1(x, ws[:, 0], noise_mode=noise_mode, fused_modconv=fused_modconv)
+            w_index = 1
+        elif self.architecture == "resnet":
+            y = self.skip(x)
+            x = self.conv0(x, ws[:, 0], noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x = self.conv1(x, ws[:, 1], noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x = (x + y) * tf.cast(np.sqrt(0.5), dtype)
+            w_index = 2
+        else:
+            x = self.conv0(x, ws[:, 0], noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x = self.conv1(x, ws[:, 1], noise_mode=noise_mode, fused_modconv=fused_modconv)
+            w_index = 2
+        if img is not None:
+            img = upsample2d(img, self._filter, impl=self.impl)
+        if self.torgb is not None:
+            y = tf.cast(self.torgb(x, ws[:, w_index], fused_modconv=fused_modconv), tf.float32)
+            img = y if img is None else img + y
+        return x, img
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(in_channels=self.in_channels, out_channels=self.out_channels,
+                      w_dim=self.w_dim, resolution=self.resolution,
+                      img_channels=self.img_channels, is_last=self.is_last,
+                      architecture=self.architecture, conv_clamp=self.conv_clamp,
+                      use_fp16=self.use_fp16, fused_modconv=self.fused_modconv,
+                      resample_filter=list(self.resample_filter), impl=self.impl)
+        return config
+
+
+@serializable
+class SynthesisNetwork(keras.layers.Layer):
+    """ws [N, num_ws, w_dim] -> images [N, R, R, img_channels] (float32, about [-1, 1]).
+
+    Blocks `b4`, `b8`, ... `b{R}`; channels min(channel_base // res, channel_max);
+    the `num_fp16_res` highest resolutions compute in float16 with `conv_clamp`.
+    """
+
+    def __init__(self, w_dim, img_resolution, img_channels, architecture="skip",
+                 channel_base=32768, channel_max=512, num_fp16_res=0, conv_clamp=None,
+                 fused_modconv=False, resample_filter=DEFAULT_RESAMPLE_FILTER, impl="auto",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.w_dim = check_positive_int(w_dim, "w_dim", "SynthesisNetwork")
+        self.img_resolution = check_resolution(img_resolution, "SynthesisNetwork")
+        self.img_channels = check_positive_int(img_channels, "img_channels", "SynthesisNetwork")
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}. "
+                             f"Received: architecture={architecture!r}")
+        self.architecture = architecture
+        self.channel_base = int(channel_base)
+        self.channel_max = int(channel_max)
+        self.num_fp16_res = int(num_fp16_res)
+        self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
+        self.fused_modconv = bool(fused_modconv)
+        self.resample_filter = tuple(float(v) for v in resample_filter)
+        self.impl = impl
+        log2 = int(np.log2(self.img_resolution))
+        self.block_resolutions = [2**i for i in range(2, log2 + 1)]
+        fp16_from = 2 ** max(log2 + 1 - self.num_fp16_res, 3)
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            in_channels = channels_at(res // 2, self.channel_base, self.channel_max) if res > 4 else 0
+            block = SynthesisBlock(
+                in_channels, channels_at(res, self.channel_base, self.channel_max), self.w_dim,
+                res, self.img_channels, is_last=res == self.img_resolution,
+                architecture=architecture, conv_clamp=self.conv_clamp,
+                use_fp16=self.num_fp16_res > 0 and res >= fp16_from,
+                fused_modconv=self.fused_modconv, resample_filter=self.resample_filter,
+                impl=impl, name=f"b{res}", dtype=self.dtype_policy)
+            self.num_ws += block.num_conv
+            if res == self.img_resolution:
+                self.num_ws += block.num_torgb
+            # Attributes, not a list: tf.train.Checkpoint does not look into Keras' lists.
+            setattr(self, f"b{res}", block)
+
+    @property
+    def blocks(self):
+        """The synthesis blocks b4, b8, ... in order."""
+        return [getattr(self, f"b{res}") for res in self.block_resolutions]
+
+    def build(self, ws_shape=None):
+        for block in self.blocks:
+            block.build()
+
+    def call(self, ws, noise_mode="random", fused_modconv=None):
+        ws = tf.convert_to_tensor(ws)
+        if ws.shape.rank != 3 or (ws.shape[1] is not None and ws.shape[1] != self.num_ws) or (
+                ws.shape[2] is not None and ws.shape[2] != self.w_dim):
+            raise ValueError(f"SynthesisNetwork: ws must be [N, {self.num_ws}, {self.w_dim}]. "
+                             f"Received: shape {ws.shape}")
+        ws = tf.cast(ws, tf.float32)
+        x = img = None
+        w_index = 0
+        for block in self.blocks:
+            count = block.num_conv + block.num_torgb
+            x, img = block(x, img, ws[:, w_index:w_index + count], noise_mode=noise_mode,
+                           fused_modconv=fused_modconv)
+            w_index += block.num_conv
+        return tf.cast(img, tf.float32)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(w_dim=self.w_dim, img_resolution=self.img_resolution,
+                      img_channels=self.img_channels, architecture=self.architecture,
+                      channel_base=self.channel_base, channel_max=self.channel_max,
+                      num_fp16_res=self.num_fp16_res, conv_clamp=self.conv_clamp,
+                      fused_modconv=self.fused_modconv,
+                      resample_filter=list(self.resample_filter), impl=self.impl)
+        return config
+
+
+@serializable
+class Generator(keras.Model):
+    """The StyleGAN2 generator: `mapping` (z, c -> ws) then `synthesis` (ws -> image).
+
+    call(z [N, z_dim], c [N, c_dim] or None, truncation_psi=1, truncation_cutoff=None,
+         noise_mode="random") -> images [N, R, R, img_channels] float32 in about [-1, 1].
+    The two sub-networks are exposed so that styles can be mixed and w optimized.
+    """
+
+    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None,
+                 synthesis_kwargs=None, impl="auto", **kwargs):
+        super().__init__(**kwargs)
+        self.z_dim, self.c_dim = int(z_dim), int(c_dim)
+        self.w_dim = check_positive_int(w_dim, "w_dim", "Generator")
+        self.img_resolution = check_resolution(img_resolution, "Generator")
+        self.img_channels = check_positive_int(img_channels, "img_channels", "Generator")
+        if self.z_dim < 0 or self.c_dim < 0 or self.z_dim + self.c_dim == 0:
+            raise ValueError(f"Generator: need z_dim >= 0, c_dim >= 0, not both 0. "
+                             f"Received: z_dim={z_dim}, c_dim={c_dim}")
+        self.mapping_kwargs = dict(mapping_kwargs or {})
+        self.synthesis_kwargs = dict(synthesis_kwargs or {})
+        self.impl = impl
+        self.synthesis = SynthesisNetwork(self.w_dim, self.img_resolution, self.img_channels,
+                                          impl=impl, name="synthesis", **self.synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(self.z_dim, self.c_dim, self.w_dim, self.num_ws,
+                                      impl=impl, name="mapping", **self.mapping_kwargs)
+        self.mapping.build()
+        self.synthesis.build()
+        self.built = True  # every variable exists from construction on
+
+    def build_from_config(self, config):
+        """Nothing to do: the constructor already created every variable."""
+
+    def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="random",
+             fused_modconv=None, training=None):
+        z, c = self._check_inputs(z, c)
+        ws = self.mapping(z, c, truncation_psi=truncation_psi,
+                          truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused_modconv)
+
+    def _check_inputs(self, z, c):
+        z = tf.convert_to_tensor(z, tf.float32)
+        if z.shape.rank != 2 or (z.shape[1] is not None and z.shape[1] != self.z_dim):
+            raise ValueError(f"Generator: z must be [N, {self.z_dim}]. Received: shape {z.shape}")
+        if self.c_dim > 0:
+            if c is None:
+                raise ValueError(f"Generator: this network is conditional: pass c [N, {self.c_dim}]")
+            c = tf.convert_to_tensor(c, tf.float32)
+            if c.shape.rank != 2 or (c.shape[1] is not None and c.shape[1] != self.c_dim):
+                raise ValueError(f"Generator: c must be [N, {self.c_dim}]. Received: shape {c.shape}")
+        else:
+            c = None
+        return z, c
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim,
+                      img_resolution=self.img_resolution, img_channels=self.img_channels,
+                      mapping_kwargs=self.mapping_kwargs,
+                      synthesis_kwargs=self.synthesis_kwargs, impl=self.impl)
+        return config
