@@ -1,0 +1,1 @@
+"""NVIDIA's official StyleGAN2 networks: safe pickle reading and conversion."""
