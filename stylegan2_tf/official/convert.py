@@ -1,0 +1,208 @@
+"""Official TF1 StyleGAN2 / stylegan2-ada networks -> our Keras models.
+
+The conversion is two tables: official keyword arguments -> our constructor
+arguments, and our variable paths -> official variable names with the layout
+change (NCHW-era -> NHWC). It fails on any official keyword or variable it does
+not know, and on any of our variables it cannot fill, so a network is either
+converted completely or not at all. Our up-sampling convolution follows the
+official one (transposed convolution of the flipped kernel), so kernels are
+copied as they are.
+"""
+
+import re
+
+import numpy as np
+
+from stylegan2_tf.networks.generator import Generator
+from stylegan2_tf.official.pickle_reader import OfficialPickleError, read_official_pickle
+
+# Official keyword arguments that do not change the network's weights or outputs here.
+_IGNORED_KWARGS = {"truncation_psi", "truncation_cutoff", "style_mixing_prob", "structure",
+                   "randomize_noise", "fused_modconv", "is_template_graph", "components",
+                   "dtype", "num_gpus", "func_name", "mbstd_group_size_default"}
+# Official variables with no counterpart (progressive-growing level of detail).
+_IGNORED_VARIABLES = re.compile(r"(.*/)?lod$")
+
+
+def _kwargs_reader(static_kwargs, where):
+    """kwarg(name, default) reads an official kwarg and records it as known."""
+    known = set()
+
+    def kwarg(name, default=None):
+        known.add(name)
+        value = static_kwargs.get(name, default)
+        return default if value is None else value
+
+    def check():
+        unknown = sorted(set(static_kwargs) - known - _IGNORED_KWARGS)
+        if unknown:
+            raise OfficialPickleError(f"{where}: unsupported official keyword arguments {unknown}")
+
+    return kwarg, check
+
+
+def _flat_variables(state, prefix=""):
+    """{"mapping/Dense0/weight": array, ...} over a network and its components."""
+    variables = {prefix + name: value for name, value in state.variables.items()}
+    for name, component in state.components.items():
+        variables.update(_flat_variables(component, f"{prefix}{name}/"))
+    return variables
+
+
+def _nchw_to_nhwc(value):
+    return np.transpose(value, [0, 2, 3, 1])
+
+
+def _style_bias(value):
+    # Official mod_bias starts at 0 and +1 is added at run time; ours starts at 1.
+    return value + 1
+
+
+def _noise_index(res, conv):
+    """Official `noise{i}` of conv0 / conv1 of the block at resolution res."""
+    return int(np.log2(res)) * 2 - (5 if conv == "conv0" else 4)
+
+
+def _generator_table(variables):
+    """[(regex over our paths, fn(match) -> (official name, transform or None))]."""
+    conv_names = {"conv0": "Conv0_up", "conv1": "Conv1"}
+
+    def layer_name(res, conv):
+        return "4x4/Conv" if res == "4" else f"{res}x{res}/{conv_names[conv]}"
+
+    def noise(m):
+        res, conv = int(m[1]), m[2]
+        return f"synthesis/noise{0 if res == 4 else _noise_index(res, conv)}", _noise_to_nhwc
+
+    return [
+        (r"mapping/w_avg", lambda m: ("dlatent_avg", None)),
+        (r"mapping/label_weight", lambda m: ("mapping/LabelConcat/weight", None)),
+        (r"mapping/embed/(weight|bias)", lambda m: (f"mapping/LabelEmbed/{m[1]}", None)),
+        (r"mapping/fc(\d+)/(weight|bias)", lambda m: (f"mapping/Dense{m[1]}/{m[2]}", None)),
+        (r"synthesis/b4/const", lambda m: ("synthesis/4x4/Const/const", _nchw_to_nhwc)),
+        (r"synthesis/b(\d+)/(conv[01])/conv/weight",
+         lambda m: (f"synthesis/{layer_name(m[1], m[2])}/weight", None)),
+        (r"synthesis/b(\d+)/(conv[01])/conv/affine/weight",
+         lambda m: (f"synthesis/{layer_name(m[1], m[2])}/mod_weight", None)),
+        (r"synthesis/b(\d+)/(conv[01])/conv/affine/bias",
+         lambda m: (f"synthesis/{layer_name(m[1], m[2])}/mod_bias", _style_bias)),
+        (r"synthesis/b(\d+)/(conv[01])/(bias|noise_strength)",
+         lambda m: (f"synthesis/{layer_name(m[1], m[2])}/{m[3]}", None)),
+        (r"synthesis/b(\d+)/(conv[01])/noise_const", noise),
+        (r"synthesis/b(\d+)/torgb/conv/weight", lambda m: (f"synthesis/{m[1]}x{m[1]}/ToRGB/weight", None)),
+        (r"synthesis/b(\d+)/torgb/conv/affine/weight",
+         lambda m: (f"synthesis/{m[1]}x{m[1]}/ToRGB/mod_weight", None)),
+        (r"synthesis/b(\d+)/torgb/conv/affine/bias",
+         lambda m: (f"synthesis/{m[1]}x{m[1]}/ToRGB/mod_bias", _style_bias)),
+        (r"synthesis/b(\d+)/torgb/bias", lambda m: (f"synthesis/{m[1]}x{m[1]}/ToRGB/bias", None)),
+        (r"synthesis/b(\d+)/skip/weight", lambda m: (f"synthesis/{m[1]}x{m[1]}/Skip/weight", None)),
+    ]
+
+
+def _noise_to_nhwc(value):
+    return np.reshape(value, [1, value.shape[-2], value.shape[-1], 1])  # [1,1,R,R] -> [1,R,R,1]
+
+
+def _fill(model, variables, table, where):
+    """Assigns every variable of `model` from `variables` through `table`; checks all are used."""
+    used = set()
+    for variable in model.weights:
+        path = variable.path
+        for pattern, source in table:
+            match = re.fullmatch(pattern, path)
+            if match:
+                break
+        else:
+            raise OfficialPickleError(f"{where}: no official variable maps to our {path}")
+        name, transform = source(match)
+        if name not in variables:
+            raise OfficialPickleError(f"{where}: the pickle lacks {name} (for our {path})")
+        value = np.asarray(variables[name], dtype=np.float32)
+        value = transform(value) if transform else value
+        if tuple(value.shape) != tuple(variable.shape):
+            raise OfficialPickleError(f"{where}: {name} has shape {value.shape}, our {path} "
+                                      f"expects {tuple(variable.shape)}")
+        variable.assign(value)
+        used.add(name)
+    unused = sorted(n for n in set(variables) - used if not _IGNORED_VARIABLES.fullmatch(n))
+    if unused:
+        raise OfficialPickleError(f"{where}: official variables with no counterpart: {unused}")
+
+
+def generator_from_state(state, impl="auto", force_fp32=False):
+    """Our Generator with the weights of an official G / Gs NetworkState.
+
+    force_fp32: compute every block in float32 even where the network asks for
+    float16 (stylegan2-ada's num_fp16_res), as NVIDIA's force_fp32 does.
+    """
+    where = f"generator {state.name!r} ({state.build_func_name})"
+    kwarg, check = _kwargs_reader(state.static_kwargs, where)
+    variables = _flat_variables(state)
+    # Progressive-growing pickles name ToRGB per level of detail: 'orig' architecture.
+    resolution = int(kwarg("resolution", 1024))
+    architecture = kwarg("architecture", "skip")
+    for name in list(variables):
+        match = re.fullmatch(r"synthesis/ToRGB_lod(\d+)/(.*)", name)
+        if match:
+            r = resolution // 2 ** int(match[1])
+            variables[f"synthesis/{r}x{r}/ToRGB/{match[2]}"] = variables.pop(name)
+            architecture = "orig"
+    label_mode = "concat" if "mapping/LabelConcat/weight" in variables else "embed"
+    w_avg_beta = kwarg("w_avg_beta", kwarg("dlatent_avg_beta", 0.995))
+    kwarg("label_fmaps")  # the embedding width of stylegan2-ada: w_dim unless given
+    if state.static_kwargs.get("label_fmaps") not in (None, kwarg("dlatent_size", 512)):
+        raise OfficialPickleError(f"{where}: label_fmaps != dlatent_size is not supported")
+    G = Generator(
+        z_dim=int(kwarg("latent_size", 512)),
+        c_dim=int(kwarg("label_size", 0)),
+        w_dim=int(kwarg("dlatent_size", 512)),
+        img_resolution=resolution,
+        img_channels=int(kwarg("num_channels", 3)),
+        mapping_kwargs={
+            "num_layers": int(kwarg("mapping_layers", 8)),
+            "layer_features": kwarg("mapping_fmaps", None),
+            "activation": kwarg("mapping_nonlinearity", "lrelu"),
+            "lr_multiplier": float(kwarg("mapping_lrmul", 0.01)),
+            "w_avg_beta": float(w_avg_beta),
+            "label_mode": label_mode,
+        },
+        synthesis_kwargs={
+            "architecture": architecture,
+            "channel_base": int(kwarg("fmap_base", 16 << 10)) * 2,
+            "channel_max": int(kwarg("fmap_max", 512)),
+            "num_fp16_res": int(kwarg("num_fp16_res", 0)) * (not force_fp32),
+            "conv_clamp": kwarg("conv_clamp", None),
+            "resample_filter": list(kwarg("resample_kernel", [1, 3, 3, 1])),
+        },
+        impl=impl,
+    )
+    for name, expected in (("fmap_decay", 1.0), ("fmap_min", 1), ("use_noise", True),
+                           ("nonlinearity", "lrelu"), ("normalize_latents", True)):
+        if kwarg(name, expected) != expected:
+            raise OfficialPickleError(f"{where}: {name}={state.static_kwargs[name]!r} is not supported")
+    check()
+    _fill(G, variables, _generator_table(variables), where)
+    return G
+
+
+def load_official(source, impl="auto"):
+    """Reads an official TF1 StyleGAN2 / stylegan2-ada pickle into our models.
+
+    Args:
+        source: path or binary file of the pickle (NVlabs/stylegan2 or the TF1
+            NVlabs/stylegan2-ada); no code from it is run.
+        impl: op implementation of the returned models.
+
+    Returns:
+        dict with "G" (trained generator), "D" (discriminator) and "G_ema"
+        (the averaged generator, official "Gs", the one to draw images with);
+        "G" and "D" are None when the pickle holds only Gs.
+    """
+    from stylegan2_tf.official.convert_discriminator import discriminator_from_state
+
+    nets = read_official_pickle(source)
+    return {
+        "G": None if nets["G"] is None else generator_from_state(nets["G"], impl),
+        "D": None if nets["D"] is None else discriminator_from_state(nets["D"], impl),
+        "G_ema": generator_from_state(nets["Gs"], impl),
+    }
