@@ -55,7 +55,7 @@ def test_mixed_precision_network_stays_close():
 
 
 def test_trained_and_averaged_generators_differ():
-    nets, reference, c = _load("stylegan2_config_f_tiny")
+    nets, reference, _ = _load("stylegan2_config_f_tiny")
     G, G_ema = generator_from_state(nets["G"]), generator_from_state(nets["Gs"])
     assert not np.allclose(G(reference["z"], noise_mode="const").numpy(),
                            G_ema(reference["z"], noise_mode="const").numpy())
