@@ -65,7 +65,10 @@ class MappingNetwork(keras.layers.Layer):
         self.z_dim, self.c_dim = int(z_dim), int(c_dim)
         self.w_dim = check_positive_int(w_dim, "w_dim", "MappingNetwork")
         self.num_ws = None if num_ws is None else int(num_ws)
-        self.num_layers = check_positive_int(num_layers, "num_layers", "MappingNetwork")
+        self.num_layers = int(num_layers)
+        if self.num_layers < 0 or (self.num_layers == 0 and self.z_dim > 0):
+            raise ValueError("MappingNetwork: num_layers must be >= 1 (>= 0 without z, as the "
+                             f"label embedding of a discriminator). Received: {num_layers!r}")
         self.layer_features = self.w_dim if layer_features is None else int(layer_features)
         self.activation = activation
         self.lr_multiplier = float(lr_multiplier)

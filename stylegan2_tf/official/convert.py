@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 
+from stylegan2_tf.networks.discriminator import Discriminator
 from stylegan2_tf.networks.generator import Generator
 from stylegan2_tf.official.pickle_reader import OfficialPickleError, read_official_pickle
 
@@ -185,24 +186,90 @@ def generator_from_state(state, impl="auto", force_fp32=False):
     return G
 
 
-def load_official(source, impl="auto"):
+def _discriminator_table():
+    """[(regex over our paths, fn(match) -> (official name, transform or None))]."""
+    return [
+        (r"b(\d+)/fromrgb/(weight|bias)", lambda m: (f"{m[1]}x{m[1]}/FromRGB/{m[2]}", None)),
+        (r"b(\d+)/conv0/(weight|bias)", lambda m: (f"{m[1]}x{m[1]}/Conv0/{m[2]}", None)),
+        (r"b(\d+)/conv1/(weight|bias)", lambda m: (f"{m[1]}x{m[1]}/Conv1_down/{m[2]}", None)),
+        (r"b(\d+)/skip/weight", lambda m: (f"{m[1]}x{m[1]}/Skip/weight", None)),
+        (r"b4/conv/(weight|bias)", lambda m: (f"4x4/Conv/{m[1]}", None)),
+        (r"b4/fc/(weight|bias)", lambda m: (f"4x4/Dense0/{m[1]}", None)),
+        (r"b4/out/(weight|bias)", lambda m: (f"Output/{m[1]}", None)),
+        (r"mapping/embed/(weight|bias)", lambda m: (f"LabelEmbed/{m[1]}", None)),
+        (r"mapping/fc(\d+)/(weight|bias)", lambda m: (f"Mapping{m[1]}/{m[2]}", None)),
+    ]
+
+
+def discriminator_from_state(state, impl="auto", force_fp32=False):
+    """Our Discriminator with the weights of an official D NetworkState.
+
+    The official StyleGAN2 D (D_stylegan2) groups minibatch-stddev over
+    min(4, N) images by default; stylegan2-ada's TF1 D (D_main) over the whole
+    batch unless mbstd_group_size is given. Conditioning: stylegan2-ada's
+    label embedding and projection when the pickle has `LabelEmbed`, else the
+    official per-class output dot the label.
+    """
+    where = f"discriminator {state.name!r} ({state.build_func_name})"
+    kwarg, check = _kwargs_reader(state.static_kwargs, where)
+    variables = _flat_variables(state)
+    resolution = int(kwarg("resolution", 1024))
+    architecture = kwarg("architecture", "resnet")
+    for name in list(variables):
+        match = re.fullmatch(r"FromRGB_lod(\d+)/(.*)", name)
+        if match:
+            r = resolution // 2 ** int(match[1])
+            variables[f"{r}x{r}/FromRGB/{match[2]}"] = variables.pop(name)
+            architecture = "orig"
+    ada = "LabelEmbed/weight" in variables
+    official_default_group = None if state.build_func_name.endswith("D_main") else 4
+    group = state.static_kwargs.get("mbstd_group_size", official_default_group)
+    kwarg("mbstd_group_size")
+    num_features = int(kwarg("mbstd_num_features", 1))
+    c_dim = int(kwarg("label_size", 0))
+    settings = {
+        "architecture": architecture,
+        "channel_base": int(kwarg("fmap_base", 16 << 10)) * 2,
+        "channel_max": int(kwarg("fmap_max", 512)),
+        "num_fp16_res": int(kwarg("num_fp16_res", 0)) * (not force_fp32),
+        "conv_clamp": kwarg("conv_clamp", None),
+        "mbstd_group_size": group,
+        "mbstd_num_channels": num_features if group is None or group > 1 else 0,
+        "resample_filter": list(kwarg("resample_kernel", [1, 3, 3, 1])),
+        "conditioning": "ada" if ada else "official",
+    }
+    mapping_layers, mapping_fmaps = kwarg("mapping_layers", 0), kwarg("mapping_fmaps", None)
+    mapping_lrmul = kwarg("mapping_lrmul", 0.1)
+    if ada and c_dim > 0:
+        settings["cmap_dim"] = mapping_fmaps
+        settings["mapping_kwargs"] = {"num_layers": int(mapping_layers),
+                                      "lr_multiplier": float(mapping_lrmul)}
+    for name, expected in (("fmap_decay", 1.0), ("fmap_min", 1), ("nonlinearity", "lrelu")):
+        if kwarg(name, expected) != expected:
+            raise OfficialPickleError(f"{where}: {name}={state.static_kwargs[name]!r} is not supported")
+    img_channels = int(kwarg("num_channels", 3))
+    check()
+    D = Discriminator(c_dim, resolution, img_channels, impl=impl, **settings)
+    _fill(D, variables, _discriminator_table(), where)
+    return D
+
+
+def load_official(source, impl="auto", force_fp32=False):
     """Reads an official TF1 StyleGAN2 / stylegan2-ada pickle into our models.
 
     Args:
         source: path or binary file of the pickle (NVlabs/stylegan2 or the TF1
             NVlabs/stylegan2-ada); no code from it is run.
         impl: op implementation of the returned models.
+        force_fp32: compute in float32 where the networks ask for float16 blocks.
 
     Returns:
         dict with "G" (trained generator), "D" (discriminator) and "G_ema"
         (the averaged generator, official "Gs", the one to draw images with);
         "G" and "D" are None when the pickle holds only Gs.
     """
-    from stylegan2_tf.official.convert_discriminator import discriminator_from_state
-
     nets = read_official_pickle(source)
-    return {
-        "G": None if nets["G"] is None else generator_from_state(nets["G"], impl),
-        "D": None if nets["D"] is None else discriminator_from_state(nets["D"], impl),
-        "G_ema": generator_from_state(nets["Gs"], impl),
-    }
+    convert = {"G": generator_from_state, "D": discriminator_from_state, "G_ema": generator_from_state}
+    states = {"G": nets["G"], "D": nets["D"], "G_ema": nets["Gs"]}
+    return {key: None if states[key] is None else convert[key](states[key], impl, force_fp32)
+            for key in convert}

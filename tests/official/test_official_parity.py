@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stylegan2_tf.official.convert import generator_from_state
+from stylegan2_tf.official.convert import discriminator_from_state, generator_from_state, load_official
 from stylegan2_tf.official.pickle_reader import read_official_pickle
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
@@ -59,3 +59,25 @@ def test_trained_and_averaged_generators_differ():
     G, G_ema = generator_from_state(nets["G"]), generator_from_state(nets["Gs"])
     assert not np.allclose(G(reference["z"], noise_mode="const").numpy(),
                            G_ema(reference["z"], noise_mode="const").numpy())
+
+
+@pytest.mark.parametrize("name", ["stylegan2_config_f_tiny", "stylegan2_ada_tf_tiny"])
+def test_discriminator_gives_nvidias_logits(name):
+    nets, reference, c = _load(name)
+    D = discriminator_from_state(nets["D"], impl="ref", force_fp32=True)
+    images = reference["img_psi1"]
+    for key, count in (("d_logits_batch4", 4), ("d_logits_batch2", 2)):
+        logits = D(images[:count], None if c is None else c[:count]).numpy()
+        np.testing.assert_allclose(logits, reference[key], rtol=1e-3,
+                                   atol=1e-3 * np.abs(reference[key]).max())
+
+
+def test_load_official_returns_all_three_networks():
+    networks = load_official(FIXTURES / "stylegan2_config_e_cond_tiny.pkl")
+    assert set(networks) == {"G", "D", "G_ema"}
+    _, reference, c = _load("stylegan2_config_e_cond_tiny")
+    images = networks["G_ema"](reference["z"], c, noise_mode="const").numpy()
+    np.testing.assert_allclose(images, reference["img_psi1"], atol=1e-3, rtol=0)
+    # Official conditional D: one output per class, dotted with the label.
+    assert networks["D"].b4.out.units == 4
+    assert networks["D"](images, c).shape == (4, 1)

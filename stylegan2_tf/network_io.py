@@ -1,0 +1,64 @@
+"""Loading and saving networks: official pickles, our `.keras` files and network folders.
+
+A network folder (what scripts/convert.py and training write) holds
+`G_ema.keras` and, when known, `G.keras` and `D.keras`. Files are written
+aside and renamed into place, so an interrupted save leaves no partial file.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+
+# Importing the converter also registers our layers for keras.saving.load_model.
+from stylegan2_tf.official.convert import load_official
+
+NETWORK_NAMES = ("G", "D", "G_ema")
+
+
+def load_network(source, impl="auto"):
+    """{"G", "D", "G_ema"} from an official .pkl, a network folder, or one generator .keras.
+
+    Entries the source does not hold are None. Raises FileNotFoundError or
+    ValueError with the reason.
+    """
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"network {source} does not exist")
+    if path.is_dir():
+        found = {name: path / f"{name}.keras" for name in NETWORK_NAMES}
+        if not found["G_ema"].is_file():
+            raise ValueError(f"{source} is not a network folder: it has no G_ema.keras")
+        return {name: _load_keras(file) if file.is_file() else None for name, file in found.items()}
+    if path.suffix == ".keras":
+        return {"G": None, "D": None, "G_ema": _load_keras(path)}
+    if path.suffix == ".pkl":
+        return load_official(path, impl=impl)
+    raise ValueError(f"{source}: expected an official .pkl, a .keras file or a network folder")
+
+
+def _load_keras(path):
+    try:
+        return keras.saving.load_model(path)
+    except (ValueError, OSError, KeyError) as error:
+        raise ValueError(f"cannot load {path}: {error}") from error
+
+
+def save_network(networks, folder):
+    """Writes each non-None network of {"G", "D", "G_ema"} to folder/<name>.keras."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, model in networks.items():
+        if name not in NETWORK_NAMES:
+            raise ValueError(f"unknown network {name!r}; expected one of {NETWORK_NAMES}")
+        if model is None:
+            continue
+        handle, partial = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".keras")
+        os.close(handle)
+        try:
+            model.save(partial)
+            os.replace(partial, folder / f"{name}.keras")
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
