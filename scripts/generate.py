@@ -1,0 +1,66 @@
+"""Draws images from a trained or official network, one PNG per seed.
+
+  python scripts/generate.py --network=NET --seeds=0-7,42 --trunc=0.7 --outdir=out [--grid]
+
+NET is an official TF1 pickle (NVlabs/stylegan2 or the TF1 stylegan2-ada), a network
+folder written by scripts/convert.py or training, or a generator .keras file.
+Seeds follow the official scripts: z = np.random.RandomState(seed).randn(1, z_dim).
+"""
+
+import math
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags
+from tqdm import tqdm
+
+from stylegan2_tf.inference import generate_images, image_grid, parse_range, save_png
+from stylegan2_tf.network_io import load_network
+
+NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
+SEEDS = flags.DEFINE_string("seeds", None, "Seeds, as numbers and ranges: '0-7,42'.")
+TRUNC = flags.DEFINE_float("trunc", 1.0, "Truncation psi: 1 = none, 0 = the average image.")
+TRUNC_CUTOFF = flags.DEFINE_integer("trunc_cutoff", None, "Truncate only the first N ws (default all).")
+NOISE_MODE = flags.DEFINE_enum("noise_mode", "const", ["const", "random", "none"],
+                               "Per-pixel noise: the network's stored noise, fresh noise, or none.")
+CLASS_IDX = flags.DEFINE_integer("class_idx", None, "Class of a conditional network.")
+OUTDIR = flags.DEFINE_string("outdir", None, "Folder for seedNNNN.png (created if missing).")
+GRID = flags.DEFINE_boolean("grid", False, "Also write grid.png with every image.")
+BATCH = flags.DEFINE_integer("batch", 8, "Images drawn at once.", lower_bound=1)
+flags.mark_flags_as_required(["network", "seeds", "outdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        seeds = parse_range(SEEDS.value, "--seeds")
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+    try:
+        G = load_network(NETWORK.value)["G_ema"]
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(f"--network: {error}") from error
+    outdir = Path(OUTDIR.value)
+    outdir.mkdir(parents=True, exist_ok=True)
+    images = []
+    for start in tqdm(range(0, len(seeds), BATCH.value), desc="generating", unit="batch"):
+        chunk = seeds[start:start + BATCH.value]
+        try:
+            batch = generate_images(G, chunk, TRUNC.value, TRUNC_CUTOFF.value, NOISE_MODE.value,
+                                    CLASS_IDX.value, batch_size=BATCH.value)
+        except ValueError as error:
+            raise app.UsageError(str(error)) from error
+        for seed, image in zip(chunk, batch):
+            save_png(image, outdir / f"seed{seed:04d}.png")
+        images.extend(batch)
+    if GRID.value:
+        save_png(image_grid(images, math.ceil(math.sqrt(len(images)))), outdir / "grid.png")
+    print(f"wrote {len(images)} images to {outdir}")
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))

@@ -1,0 +1,65 @@
+"""Writes the style-mixing figure: rows take the listed styles of each column.
+
+  python scripts/style_mixing.py --network=NET --rows=85,100 --cols=55,821 --styles=0-6 --outdir=out
+
+Row seed r and column seed c give the image of r's ws with the ws in --styles
+replaced by c's (the official style_mixing_example). Writes grid.png (column
+images across the top, row images down the left) and one {row}-{col}.png per cell.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+from absl import app, flags
+
+from stylegan2_tf.inference import image_grid, parse_range, save_png, style_mix
+from stylegan2_tf.network_io import load_network
+
+NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
+ROWS = flags.DEFINE_string("rows", None, "Row seeds: '85,100,75'.")
+COLS = flags.DEFINE_string("cols", None, "Column seeds: '55,821,1789'.")
+STYLES = flags.DEFINE_string("styles", "0-6", "Indices of the ws taken from the column seeds.")
+TRUNC = flags.DEFINE_float("trunc", 1.0, "Truncation psi.")
+NOISE_MODE = flags.DEFINE_enum("noise_mode", "const", ["const", "random", "none"], "Per-pixel noise.")
+CLASS_IDX = flags.DEFINE_integer("class_idx", None, "Class of a conditional network.")
+OUTDIR = flags.DEFINE_string("outdir", None, "Output folder (created if missing).")
+flags.mark_flags_as_required(["network", "rows", "cols", "outdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        rows = parse_range(ROWS.value, "--rows")
+        cols = parse_range(COLS.value, "--cols")
+        styles = parse_range(STYLES.value, "--styles")
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+    try:
+        G = load_network(NETWORK.value)["G_ema"]
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(f"--network: {error}") from error
+    try:
+        row_images, col_images, mixes = style_mix(G, rows, cols, styles, TRUNC.value,
+                                                  NOISE_MODE.value, CLASS_IDX.value)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+    outdir = Path(OUTDIR.value)
+    outdir.mkdir(parents=True, exist_ok=True)
+    blank = np.zeros_like(row_images[0])
+    cells = [blank, *col_images]
+    for i, row in enumerate(rows):
+        cells.append(row_images[i])
+        for j, col in enumerate(cols):
+            save_png(mixes[i, j], outdir / f"{row}-{col}.png")
+            cells.append(mixes[i, j])
+    save_png(image_grid(cells, len(cols) + 1), outdir / "grid.png")
+    print(f"wrote {outdir / 'grid.png'} and {len(rows) * len(cols)} mixes")
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))
