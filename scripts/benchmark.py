@@ -1,6 +1,12 @@
 """Speed benchmarks; each mode prints ONE JSON line.
 
   python scripts/benchmark.py ops [--batch=2] [--repeats=10]
+  python scripts/benchmark.py generate --resolution=64 --batch=4 --fmap_base=2048 --fmap_max=128
+      --latent_size=128 --mapping_layers=2 [--impl=auto|ref|custom] [--xla]
+
+`generate` times the generator's forward pass (const noise, psi 1) and reports
+`g_fwd_img_per_s`, the best of --repeats runs after a warm-up. The size flags
+are the official TF1 names (channel_base = 2 * fmap_base).
 
 `ops` times upfirdn2d and bias_act, reference (pure TF) vs compiled, forward and
 forward+backward, on the shapes a 256-px StyleGAN2 generator and discriminator
@@ -21,9 +27,17 @@ from absl import app, flags
 
 from stylegan2_tf.ops import bias_act, downsample2d, setup_filter, upfirdn2d, upsample2d
 
-BATCH = flags.DEFINE_integer("batch", 2, "Images per batch in every case.", lower_bound=1)
+BATCH = flags.DEFINE_integer("batch", None, "Images per batch (ops: 2, generate: 4).", lower_bound=1)
 REPEATS = flags.DEFINE_integer("repeats", 10, "Timed runs per measurement; the best is kept.", lower_bound=1)
-MODES = ("ops",)
+RESOLUTION = flags.DEFINE_integer("resolution", 64, "generate: image resolution.", lower_bound=4)
+FMAP_BASE = flags.DEFINE_integer("fmap_base", 2048, "generate: official fmap_base.", lower_bound=1)
+FMAP_MAX = flags.DEFINE_integer("fmap_max", 128, "generate: most feature maps per layer.", lower_bound=1)
+LATENT_SIZE = flags.DEFINE_integer("latent_size", 128, "generate: z and w size.", lower_bound=1)
+MAPPING_LAYERS = flags.DEFINE_integer("mapping_layers", 2, "generate: mapping layers.", lower_bound=1)
+IMPL = flags.DEFINE_enum("impl", "auto", ["auto", "ref", "custom"], "generate: op implementation.")
+XLA = flags.DEFINE_boolean("xla", False, "generate: compile with XLA (uses the reference ops).")
+FUSED = flags.DEFINE_boolean("fused_modconv", False, "generate: one grouped conv per layer.")
+MODES = ("ops", "generate")
 
 
 def _best_ms(fn, args, repeats):
@@ -115,15 +129,44 @@ def benchmark_ops(batch, repeats):
     return results, overhead
 
 
+def benchmark_generate(batch, repeats):
+    """{"g_fwd_img_per_s": ..., ...} for the generator forward pass."""
+    from stylegan2_tf.networks.generator import Generator
+
+    impl = IMPL.value
+    if XLA.value:
+        if impl == "custom":
+            raise app.UsageError("--xla compiles the reference ops; --impl=custom cannot be compiled")
+        impl = "ref"
+    G = Generator(LATENT_SIZE.value, 0, LATENT_SIZE.value, RESOLUTION.value, 3,
+                  mapping_kwargs={"num_layers": MAPPING_LAYERS.value},
+                  synthesis_kwargs={"channel_base": 2 * FMAP_BASE.value,
+                                    "channel_max": FMAP_MAX.value,
+                                    "fused_modconv": FUSED.value},
+                  impl=impl)
+    forward = tf.function(lambda z: G(z, noise_mode="const"), jit_compile=XLA.value)
+    z = tf.constant(np.random.RandomState(0).randn(batch, LATENT_SIZE.value).astype(np.float32))
+    seconds = _best_ms(forward, [z], repeats) / 1e3
+    return {"mode": "generate", "tensorflow": tf.__version__, "cpu_threads": os.cpu_count(),
+            "impl": impl, "xla": XLA.value, "fused_modconv": FUSED.value, "batch": batch,
+            "resolution": RESOLUTION.value, "fmap_base": FMAP_BASE.value,
+            "fmap_max": FMAP_MAX.value, "latent_size": LATENT_SIZE.value,
+            "mapping_layers": MAPPING_LAYERS.value, "g_fwd_ms": round(seconds * 1e3, 3),
+            "g_fwd_img_per_s": round(batch / seconds, 2)}
+
+
 def main(argv):
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"usage: benchmark.py MODE [flags]; MODE is one of {', '.join(MODES)}")
-    cases, overhead = benchmark_ops(BATCH.value, REPEATS.value)
+    if argv[1] == "generate":
+        print(json.dumps(benchmark_generate(BATCH.value or 4, REPEATS.value)), flush=True)
+        return
+    cases, overhead = benchmark_ops(BATCH.value or 2, REPEATS.value)
     print(json.dumps({
         "mode": "ops",
         "tensorflow": tf.__version__,
         "cpu_threads": os.cpu_count(),
-        "batch": BATCH.value,
+        "batch": BATCH.value or 2,
         "call_overhead_ms": round(overhead, 3),
         "cases": cases,
         "min_speedup_fwd_bwd": min(c["speedup_fwd_bwd"] for c in cases.values()),

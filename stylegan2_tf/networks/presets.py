@@ -8,6 +8,9 @@ with them; `resolve_preset` fills in the resolution-dependent values of "auto";
 
 import dataclasses
 
+from stylegan2_tf.networks.discriminator import Discriminator
+from stylegan2_tf.networks.generator import Generator
+
 PRESET_NAMES = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar",
                 "config-e", "config-f")
 
@@ -94,9 +97,7 @@ def resolve_preset(name, resolution, num_replicas=1):
 
 
 def build_generator(preset, img_resolution, img_channels=3, c_dim=0, impl="auto", **kwargs):
-    """A Generator with the network settings of `preset` (kwargs override Generator args)."""
-    from stylegan2_tf.networks.generator import Generator
-
+    """A Generator with the network settings of `preset` (kwargs: more Generator arguments)."""
     return Generator(
         preset.z_dim, c_dim, preset.w_dim, img_resolution, img_channels,
         mapping_kwargs={"num_layers": preset.mapping_layers, "label_mode": preset.label_mode},
@@ -110,8 +111,6 @@ def build_generator(preset, img_resolution, img_channels=3, c_dim=0, impl="auto"
 
 def build_discriminator(preset, img_resolution, img_channels=3, c_dim=0, impl="auto", **kwargs):
     """A Discriminator with the network settings of `preset` (kwargs override its args)."""
-    from stylegan2_tf.networks.discriminator import Discriminator
-
     settings = {"architecture": preset.d_architecture, "channel_base": preset.channel_base,
                 "channel_max": preset.channel_max, "num_fp16_res": preset.num_fp16_res,
                 "conv_clamp": preset.conv_clamp, "mbstd_group_size": preset.mbstd_group_size,
