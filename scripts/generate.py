@@ -17,8 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags
 from tqdm import tqdm
 
-from stylegan2_tf.inference import generate_images, image_grid, parse_range, save_png
-from stylegan2_tf.network_io import load_network
+from stylegan2_tf.cli import generator_flag, range_flag
+from stylegan2_tf.inference import generate_images, image_grid, save_png
 
 NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
 SEEDS = flags.DEFINE_string("seeds", None, "Seeds, as numbers and ranges: '0-7,42'.")
@@ -36,14 +36,8 @@ flags.mark_flags_as_required(["network", "seeds", "outdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        seeds = parse_range(SEEDS.value, "--seeds")
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
-    try:
-        G = load_network(NETWORK.value)["G_ema"]
-    except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(f"--network: {error}") from error
+    seeds = range_flag(SEEDS.value, "seeds")
+    G = generator_flag(NETWORK.value)
     outdir = Path(OUTDIR.value)
     outdir.mkdir(parents=True, exist_ok=True)
     images = []

@@ -16,8 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 from absl import app, flags
 
-from stylegan2_tf.inference import image_grid, parse_range, save_png, style_mix
-from stylegan2_tf.network_io import load_network
+from stylegan2_tf.cli import generator_flag, range_flag
+from stylegan2_tf.inference import image_grid, save_png, style_mix
 
 NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
 ROWS = flags.DEFINE_string("rows", None, "Row seeds: '85,100,75'.")
@@ -33,16 +33,9 @@ flags.mark_flags_as_required(["network", "rows", "cols", "outdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        rows = parse_range(ROWS.value, "--rows")
-        cols = parse_range(COLS.value, "--cols")
-        styles = parse_range(STYLES.value, "--styles")
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
-    try:
-        G = load_network(NETWORK.value)["G_ema"]
-    except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(f"--network: {error}") from error
+    rows, cols = range_flag(ROWS.value, "rows"), range_flag(COLS.value, "cols")
+    styles = range_flag(STYLES.value, "styles")
+    G = generator_flag(NETWORK.value)
     try:
         row_images, col_images, mixes = style_mix(G, rows, cols, styles, TRUNC.value,
                                                   NOISE_MODE.value, CLASS_IDX.value)

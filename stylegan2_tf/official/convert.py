@@ -50,6 +50,20 @@ def _flat_variables(state, prefix=""):
     return variables
 
 
+def _rename_lod_layers(variables, prefix, layer, resolution):
+    """Progressive-growing pickles name ToRGB / FromRGB per level of detail
+    (`{prefix}{layer}_lod{n}/...`): renames them per resolution in place and
+    returns True when there were any (then the network is the 'orig' architecture)."""
+    found = False
+    for name in list(variables):
+        match = re.fullmatch(rf"{prefix}{layer}_lod(\d+)/(.*)", name)
+        if match:
+            r = resolution // 2 ** int(match[1])
+            variables[f"{prefix}{r}x{r}/{layer}/{match[2]}"] = variables.pop(name)
+            found = True
+    return found
+
+
 def _nchw_to_nhwc(value):
     return np.transpose(value, [0, 2, 3, 1])
 
@@ -139,15 +153,10 @@ def generator_from_state(state, impl="auto", force_fp32=False):
     where = f"generator {state.name!r} ({state.build_func_name})"
     kwarg, check = _kwargs_reader(state.static_kwargs, where)
     variables = _flat_variables(state)
-    # Progressive-growing pickles name ToRGB per level of detail: 'orig' architecture.
     resolution = int(kwarg("resolution", 1024))
     architecture = kwarg("architecture", "skip")
-    for name in list(variables):
-        match = re.fullmatch(r"synthesis/ToRGB_lod(\d+)/(.*)", name)
-        if match:
-            r = resolution // 2 ** int(match[1])
-            variables[f"synthesis/{r}x{r}/ToRGB/{match[2]}"] = variables.pop(name)
-            architecture = "orig"
+    if _rename_lod_layers(variables, "synthesis/", "ToRGB", resolution):
+        architecture = "orig"
     label_mode = "concat" if "mapping/LabelConcat/weight" in variables else "embed"
     w_avg_beta = kwarg("w_avg_beta", kwarg("dlatent_avg_beta", 0.995))
     kwarg("label_fmaps")  # the embedding width of stylegan2-ada: w_dim unless given
@@ -215,12 +224,8 @@ def discriminator_from_state(state, impl="auto", force_fp32=False):
     variables = _flat_variables(state)
     resolution = int(kwarg("resolution", 1024))
     architecture = kwarg("architecture", "resnet")
-    for name in list(variables):
-        match = re.fullmatch(r"FromRGB_lod(\d+)/(.*)", name)
-        if match:
-            r = resolution // 2 ** int(match[1])
-            variables[f"{r}x{r}/FromRGB/{match[2]}"] = variables.pop(name)
-            architecture = "orig"
+    if _rename_lod_layers(variables, "", "FromRGB", resolution):
+        architecture = "orig"
     ada = "LabelEmbed/weight" in variables
     official_default_group = None if state.build_func_name.endswith("D_main") else 4
     group = state.static_kwargs.get("mbstd_group_size", official_default_group)
