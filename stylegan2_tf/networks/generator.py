@@ -172,16 +172,19 @@ def modulated_conv2d(x, weight, styles, f, demodulate=True, up=1, fused=True, im
     """
     k, in_channels, out_channels = int(weight.shape[0]), int(weight.shape[2]), int(weight.shape[3])
     styles = tf.cast(styles, x.dtype)
-    w = tf.cast(weight, x.dtype)[tf.newaxis] * styles[:, tf.newaxis, tf.newaxis, :, tf.newaxis]  # [N,k,k,I,O]
+    weight = tf.cast(weight, x.dtype)
     dcoefs = None
     if demodulate:
-        dcoefs = tf.math.rsqrt(tf.reduce_sum(tf.square(w), axis=[1, 2, 3]) + 1e-8)  # [N, O]
+        # 1 / |w * s| per output map: sum over k, k, I of (w s)^2 = s^2 @ sum_kk w^2.
+        w_sq = tf.reduce_sum(tf.square(weight), axis=[0, 1])  # [I, O]
+        dcoefs = tf.math.rsqrt(tf.matmul(tf.square(styles), w_sq) + 1e-8)  # [N, O]
     if not fused:
         x = x * styles[:, tf.newaxis, tf.newaxis, :]
-        x = conv2d_resample(x, tf.cast(weight, x.dtype), f, up=up, impl=impl)
+        x = conv2d_resample(x, weight, f, up=up, impl=impl)
         if demodulate:
             x = x * dcoefs[:, tf.newaxis, tf.newaxis, :]
         return x
+    w = weight[tf.newaxis] * styles[:, tf.newaxis, tf.newaxis, :, tf.newaxis]  # [N, k, k, I, O]
     if demodulate:
         w = w * dcoefs[:, tf.newaxis, tf.newaxis, tf.newaxis, :]
     batch = tf.shape(x)[0]

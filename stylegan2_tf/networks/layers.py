@@ -150,7 +150,8 @@ def conv2d_resample(x, w, f, up=1, down=1, groups=1, impl="auto"):
         # Transposed stride-2 convolution of the flipped kernel, then the FIR filter
         # with gain 4 (official upsample_conv_2d).
         in_channels, out_channels = int(w.shape[2]), int(w.shape[3]) // groups
-        wt = tf.reshape(w[::-1, ::-1], [k, k, in_channels, groups, out_channels])
+        # tf.reverse: a negative-stride slice of the kernel costs milliseconds on CPU.
+        wt = tf.reshape(tf.reverse(w, [0, 1]), [k, k, in_channels, groups, out_channels])
         wt = tf.transpose(wt, [0, 1, 4, 3, 2])  # [k, k, C_out, groups, C_in]
         wt = tf.reshape(wt, [k, k, out_channels, groups * in_channels])
         shape = tf.shape(x)

@@ -1,0 +1,1 @@
+"""Training data: converting image folders to TFRecords, the built-in dataset, the input pipeline."""

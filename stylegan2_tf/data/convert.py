@@ -1,0 +1,311 @@
+"""Converting a folder or zip of images into a TFRecord dataset (the format of records.py).
+
+The conversion runs in two passes over the source, in sorted-name order:
+  1. scan: read each header (size, PIL mode) and its label; reject unusable files
+     and decide the dataset's resolution and channels (see images.py for the rule);
+  2. write: decode, transform, encode and write each accepted image.
+Records hold encoded images, lossless PNG, or a source JPEG's own bytes when it
+needs no crop, resize or channel change, so a dataset is about as big as its
+sources. The same input gives byte-identical output.
+
+Output appears only when complete: it is written into a hidden sibling folder
+of `dest` that is renamed into place at the end and removed on any error or
+interruption. An existing `dest` is replaced only when empty or with overwrite.
+"""
+
+import collections
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import tensorflow as tf
+from tqdm import tqdm
+
+from stylegan2_tf.data import images, records
+from stylegan2_tf.data.images import ImageError
+from stylegan2_tf.data.sources import IMAGE_EXTENSIONS, LABELS_FILE, ImageSource
+
+ON_ERROR = ("fail", "skip")
+SOURCE_BYTES_PER_SHARD = 256 << 20
+
+
+class DatasetError(ValueError):
+    """A conversion that cannot go on: bad arguments, source, labels or image (message says why)."""
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """What convert_dataset wrote: the dataset folder, its metadata and the skipped files."""
+    dest: Path
+    metadata: dict
+    skipped: list  # [(file name, reason)], in the order found
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The dataset's settings, decided by the scan."""
+    resolution: int
+    channels: int
+    transform: str
+    resize_filter: str
+    shards: int
+    label_size: int  # classes; 0 for an unlabelled dataset
+    source: str  # description for metadata.json
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    """A source image that passed the scan."""
+    name: str
+    mode: str
+    size: tuple  # (width, height)
+    label: int
+
+
+def convert_dataset(source, dest, resolution=None, transform="none", resize_filter="box", labels=None,
+                    shards=None, on_error="fail", max_images=None, overwrite=False, description=None,
+                    progress=True):
+    """Converts the images of folder or zip `source` into a dataset folder `dest`.
+
+    Args:
+        resolution: output size R (a power of two); None takes the images' own
+            (square, power-of-two, all equal) size. Required by the crop transforms.
+        transform: "none" (images must be R x R already), "center-crop" or
+            "center-crop-wide" (see images.apply_transform).
+        resize_filter: "box" (area average, as the published FIDs used) or "lanczos".
+        labels: a dataset.json {"labels": [["relative/path.png", class], ...]};
+            None uses the source's own top-level dataset.json, if any.
+        shards: shard count; None gives one shard per 256 MiB of source images.
+        on_error: "fail" stops at the first unusable image; "skip" leaves it out
+            and lists it in the result (and in metadata.json).
+        max_images: convert only the first N images (in name order).
+        overwrite: replace a non-empty existing `dest`.
+        description: the source description stored in metadata.json (default: `source`).
+        progress: show tqdm progress bars.
+
+    Returns:
+        ConversionResult. Raises DatasetError (a ValueError) with the reason.
+    """
+    _check_arguments(resolution, transform, resize_filter, on_error, shards, max_images)
+    dest = Path(dest)
+    _check_dest(dest, overwrite)
+    try:
+        source_files = ImageSource(source)
+    except (FileNotFoundError, ValueError) as error:
+        raise DatasetError(str(error)) from error
+    with source_files:
+        names = source_files.names[:max_images]
+        if not names:
+            raise DatasetError(f"{source} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        label_map = _load_labels(source_files, labels)
+        skipped = []
+
+        def reject(name, reason):
+            if on_error == "fail":
+                raise DatasetError(f"{name}: {reason}")
+            skipped.append((name, reason))
+
+        accepted = _scan(source_files, names, label_map, reject, progress)
+        resolution, accepted = _decide_resolution(accepted, resolution, transform, reject)
+        channels = 1 if all(images.is_grayscale(image.mode) for image in accepted) else 3
+        if shards is None:
+            source_bytes = sum(source_files.file_size(image.name) for image in accepted)
+            shards = math.ceil(source_bytes / SOURCE_BYTES_PER_SHARD)
+        shards = max(1, min(shards, len(accepted)))
+        plan = _Plan(resolution=resolution, channels=channels, transform=transform,
+                     resize_filter=resize_filter, shards=shards,
+                     label_size=0 if label_map is None else max(label_map.values(), default=-1) + 1,
+                     source=description if description is not None else str(source))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
+        try:
+            metadata = _write(source_files, accepted, partial, plan, reject, progress)
+            metadata["skipped"] = [{"file": name, "reason": reason} for name, reason in skipped]
+            (partial / records.METADATA_FILE).write_text(json.dumps(metadata, indent=1) + "\n")
+            _publish(partial, dest, overwrite)
+        finally:
+            if partial.exists():
+                shutil.rmtree(partial)
+    return ConversionResult(dest=dest, metadata=metadata, skipped=skipped)
+
+
+def _check_arguments(resolution, transform, resize_filter, on_error, shards, max_images):
+    if transform not in images.TRANSFORMS:
+        raise DatasetError(f"unknown transform {transform!r}; expected one of {images.TRANSFORMS}")
+    if resize_filter not in images.RESIZE_FILTERS:
+        raise DatasetError(f"unknown resize filter {resize_filter!r}; "
+                           f"expected one of {tuple(images.RESIZE_FILTERS)}")
+    if on_error not in ON_ERROR:
+        raise DatasetError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    if resolution is not None:
+        _check_resolution(resolution, "resolution")
+    elif transform != "none":
+        raise DatasetError(f"transform {transform} needs a resolution")
+    if shards is not None and shards < 1:
+        raise DatasetError(f"shards must be at least 1, got {shards}")
+    if max_images is not None and max_images < 1:
+        raise DatasetError(f"max_images must be at least 1, got {max_images}")
+
+
+def _check_resolution(resolution, what):
+    if resolution < 4 or resolution & (resolution - 1):
+        raise DatasetError(f"{what} {resolution} is not a power of two (>= 4); "
+                           "StyleGAN2 needs square power-of-two images")
+
+
+def _check_dest(dest, overwrite):
+    if not dest.exists():
+        return
+    if not dest.is_dir():
+        raise DatasetError(f"destination {dest} exists and is not a folder")
+    if any(dest.iterdir()) and not overwrite:
+        raise DatasetError(f"destination {dest} exists and is not empty (overwrite to replace it)")
+
+
+def _load_labels(source_files, labels):
+    """{relative name: class} from a dataset.json (path `labels`, or the source's own), or None."""
+    if labels is not None:
+        try:
+            text = Path(labels).read_text()
+        except OSError as error:
+            raise DatasetError(f"cannot read labels {labels}: {error}") from error
+        where = str(labels)
+    elif source_files.has(LABELS_FILE):
+        text, where = source_files.read(LABELS_FILE).decode(), f"{source_files.path}/{LABELS_FILE}"
+    else:
+        return None
+    try:
+        entries = json.loads(text)["labels"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise DatasetError(f"{where}: expected {{\"labels\": [[\"path\", class], ...]}}: {error}") from error
+    if entries is None:
+        return None
+    label_map = {}
+    for entry in entries:
+        if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)
+                or not isinstance(entry[1], int) or isinstance(entry[1], bool) or entry[1] < 0):
+            raise DatasetError(f"{where}: expected [\"path\", class >= 0] entries, got {entry!r}")
+        label_map[entry[0]] = entry[1]
+    missing = [name for name in label_map if not source_files.has(name)]
+    if missing:
+        raise DatasetError(f"{where} names {len(missing)} file(s) missing from {source_files.path}: "
+                           f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+    return label_map
+
+
+def _scan(source_files, names, label_map, reject, progress):
+    """[_Accepted] for the files whose header reads and that have a label when labels are given."""
+    accepted = []
+    for name in tqdm(names, desc="scanning", unit="img", disable=not progress):
+        if label_map is not None and name not in label_map:
+            reject(name, "no label in the labels file")
+            continue
+        try:
+            with source_files.open(name) as file:
+                mode, size = images.probe(file)
+        except ImageError as error:
+            reject(name, str(error))
+            continue
+        label = records.NO_LABEL if label_map is None else label_map[name]
+        accepted.append(_Accepted(name, mode, size, label))
+    return accepted
+
+
+def _decide_resolution(accepted, resolution, transform, reject):
+    """(resolution, the images usable at it).
+
+    Without a resolution (transform none) the most common image size is the
+    dataset's; it must be square. With transform none, images of another size
+    are rejected.
+    """
+    inferred = resolution is None and bool(accepted)
+    if inferred:
+        width, height = collections.Counter(image.size for image in accepted).most_common(1)[0][0]
+        if width != height:
+            raise DatasetError(f"the images are {width}x{height}, not square; give a resolution "
+                               "and transform center-crop")
+        resolution = width
+    if transform == "none":
+        usable = []
+        for image in accepted:
+            if image.size == (resolution, resolution):
+                usable.append(image)
+            elif inferred:
+                reject(image.name, f"size {_size(image.size)} differs from the other images' "
+                                   f"{resolution}x{resolution}; give a resolution and transform center-crop")
+            else:
+                reject(image.name, f"size {_size(image.size)} is not {resolution}x{resolution} "
+                                   "(transform center-crop resizes)")
+        accepted = usable
+    if not accepted:
+        raise DatasetError("no usable images: every image was skipped")
+    _check_resolution(resolution, "image size")
+    return resolution, accepted
+
+
+def _size(size):
+    return f"{size[0]}x{size[1]}"
+
+
+def _write(source_files, accepted, folder, plan, reject, progress):
+    """Writes the shards of `accepted` into `folder`; returns the metadata dict (less 'skipped')."""
+    shards = plan.shards
+    passthrough_mode = "L" if plan.channels == 1 else "RGB"
+    checksum = records.new_checksum()
+    files, labels = [], []
+    writers = [tf.io.TFRecordWriter(str(folder / records.shard_name(i, shards))) for i in range(shards)]
+    try:
+        for image in tqdm(accepted, desc="converting", unit="img", disable=not progress):
+            data = source_files.read(image.name)
+            try:
+                pixels, file_format = images.decode(data, plan.channels)
+                if (file_format != "JPEG" or image.mode != passthrough_mode
+                        or images.changes_geometry(image.size, plan.transform, plan.resolution)):
+                    pixels = images.apply_transform(pixels, plan.transform, plan.resolution,
+                                                    plan.resize_filter)
+                    data = images.encode_png(pixels)
+            except ImageError as error:
+                reject(image.name, str(error))
+                continue
+            record = records.serialize_example(data, image.label)
+            writers[len(files) % shards].write(record)
+            checksum.update(record)
+            files.append(image.name)
+            labels.append(image.label)
+    finally:
+        for writer in writers:
+            writer.close()
+    if not files:
+        raise DatasetError("no usable images: every image was skipped")
+    return {
+        "format": records.FORMAT,
+        "format_version": records.FORMAT_VERSION,
+        "image_count": len(files),
+        "resolution": plan.resolution,
+        "channels": plan.channels,
+        "label_size": plan.label_size,
+        "labels": labels if plan.label_size else None,
+        "files": files,
+        "checksum": {"algorithm": "sha256", "value": checksum.hexdigest()},
+        "source": plan.source,
+        "transform": plan.transform,
+        "resize_filter": plan.resize_filter,
+        "shards": [{"file": records.shard_name(i, shards), "records": len(files[i::shards])}
+                   for i in range(shards)],
+    }
+
+
+def _publish(partial, dest, overwrite):
+    """Renames the finished folder `partial` to `dest`, replacing an empty or (overwrite) any folder."""
+    _check_dest(dest, overwrite)
+    if not dest.exists():
+        os.replace(partial, dest)
+        return
+    old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".old"))
+    os.replace(dest, old)
+    os.replace(partial, dest)
+    shutil.rmtree(old)
