@@ -184,6 +184,8 @@ def _load_labels(source_files, labels):
         raise DatasetError(f"{where}: expected {{\"labels\": [[\"path\", class], ...]}}: {error}") from error
     if entries is None:
         return None
+    if not isinstance(entries, list):
+        raise DatasetError(f"{where}: \"labels\" must be a list of [\"path\", class] entries")
     label_map = {}
     for entry in entries:
         if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)

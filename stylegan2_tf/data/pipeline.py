@@ -13,6 +13,8 @@ import tensorflow as tf
 
 from stylegan2_tf.data import records
 
+PIPELINE_SEED_STRIDE = 1_000_003  # shuffle seed of pipeline i: seed + i * stride
+
 
 def make_dataset(data_dir, batch_size, seed, mirror=False, shuffle_buffer=10_000, repeat=True,
                  input_context=None):
@@ -43,8 +45,8 @@ def make_dataset(data_dir, batch_size, seed, mirror=False, shuffle_buffer=10_000
         batch_size = input_context.get_per_replica_batch_size(batch_size)
     files = [os.path.join(data_dir, shard["file"]) for shard in metadata["shards"]]
     dataset = _read_records(files, pipelines, pipeline_id)
-    if shuffle_buffer > 1:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed + 7919 * pipeline_id,
+    if shuffle_buffer > 1:  # each pipeline shuffles with its own seed
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed + PIPELINE_SEED_STRIDE * pipeline_id,
                                   reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
@@ -79,7 +81,7 @@ def _decoder(metadata, seed, pipeline_id, mirror):
                                    expand_animations=False)
         image = tf.ensure_shape(image, [resolution, resolution, channels])
         if mirror:
-            key = tf.stack([tf.cast(seed, tf.int64), pipeline_id * (1 << 40) + index])
+            key = tf.stack([tf.constant(seed, tf.int64), pipeline_id * (1 << 40) + index])  # unique per element
             flip = tf.random.stateless_uniform([], seed=key) < 0.5
             image = tf.cond(flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
         image = tf.cast(image, tf.float32) / 127.5 - 1

@@ -1,0 +1,60 @@
+"""Converts a folder or zip of images into a TFRecord dataset for training.
+
+  python scripts/dataset_tool.py --source=DIR_OR_ZIP --dest=DIR [--resolution=N]
+      [--transform=none|center-crop|center-crop-wide] [--resize_filter=box|lanczos]
+      [--labels=dataset.json] [--shards=N] [--on_error=fail|skip] [--max_images=N] [--overwrite]
+
+Reads PNG, JPEG, WebP and BMP files (a folder recursively), in sorted order.
+Writes DIR/data-SSSSS-of-NNNNN.tfrecord and DIR/metadata.json; DIR appears only
+once complete. Labels follow stylegan2-ada's dataset.json:
+{"labels": [["relative/path.png", class], ...]}; a dataset.json at the top of the
+source is used when --labels is not given. See stylegan2_tf/data/convert.py.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags
+
+from stylegan2_tf.data.convert import ON_ERROR, DatasetError, convert_dataset
+from stylegan2_tf.data.images import RESIZE_FILTERS, TRANSFORMS
+
+SOURCE = flags.DEFINE_string("source", None, "Folder or .zip of images.")
+DEST = flags.DEFINE_string("dest", None, "Dataset folder to create.")
+RESOLUTION = flags.DEFINE_integer("resolution", None, "Output size (power of two); default: the images'.")
+TRANSFORM = flags.DEFINE_enum("transform", "none", list(TRANSFORMS),
+                              "none: images are already the size; center-crop: square crop, resized; "
+                              "center-crop-wide: 2:1 crop between black bars.")
+RESIZE_FILTER = flags.DEFINE_enum("resize_filter", "box", list(RESIZE_FILTERS),
+                                  "box (area average, as the published FIDs) or lanczos.")
+LABELS = flags.DEFINE_string("labels", None, "dataset.json with class labels.")
+SHARDS = flags.DEFINE_integer("shards", None, "TFRecord files; default one per 256 MiB of source.",
+                              lower_bound=1)
+ON_ERROR_FLAG = flags.DEFINE_enum("on_error", "fail", list(ON_ERROR),
+                                  "Unusable image: stop, or skip it with a report line.")
+MAX_IMAGES = flags.DEFINE_integer("max_images", None, "Convert only the first N images.", lower_bound=1)
+OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Replace a non-empty --dest.")
+flags.mark_flags_as_required(["source", "dest"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        result = convert_dataset(SOURCE.value, DEST.value, resolution=RESOLUTION.value,
+                                 transform=TRANSFORM.value, resize_filter=RESIZE_FILTER.value,
+                                 labels=LABELS.value, shards=SHARDS.value, on_error=ON_ERROR_FLAG.value,
+                                 max_images=MAX_IMAGES.value, overwrite=OVERWRITE.value)
+    except DatasetError as error:
+        raise app.UsageError(str(error)) from error
+    for name, reason in result.skipped:
+        print(f"skipped {name}: {reason}")
+    metadata = result.metadata
+    print(f"wrote {metadata['image_count']} images ({metadata['resolution']}x{metadata['resolution']}, "
+          f"{metadata['channels']} channel(s), {metadata['label_size']} classes) to {result.dest}")
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))
