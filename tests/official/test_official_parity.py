@@ -81,3 +81,13 @@ def test_load_official_returns_all_three_networks():
     # Official conditional D: one output per class, dotted with the label.
     assert networks["D"].b4.out.units == 4
     assert networks["D"](images, c).shape == (4, 1)
+
+
+def test_top_level_load_official_reads_a_file_object():
+    import stylegan2_tf
+
+    with open(FIXTURES / "stylegan2_config_f_tiny.pkl", "rb") as f:
+        networks = stylegan2_tf.load_official(f)
+    _, reference, _ = _load("stylegan2_config_f_tiny")
+    images = networks["G_ema"](reference["z"], noise_mode="const").numpy()
+    np.testing.assert_allclose(images, reference["img_psi1"], atol=1e-3, rtol=0)
