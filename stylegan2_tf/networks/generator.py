@@ -107,8 +107,9 @@ class MappingNetwork(keras.layers.Layer):
                 name="label_weight", shape=(self.c_dim, self.z_dim),
                 initializer=keras.initializers.RandomNormal(0.0, 1.0))
         if self.w_avg_beta is not None:
+            # Updated by every replica during training: their mean is kept.
             self.w_avg = self.add_weight(name="w_avg", shape=(self.w_dim,), initializer="zeros",
-                                         trainable=False)
+                                         trainable=False, aggregation="mean")
 
     def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, update_w_avg=False):
         parts = []

@@ -1,0 +1,1 @@
+"""Training: losses, lazy regularization, G EMA, the distributed training step."""

@@ -1,0 +1,72 @@
+"""StyleGAN2 losses: non-saturating logistic loss, R1 and path-length penalties.
+
+Karras et al. 2020, sec. 3.2 (path length) and appendix B; semantics of the
+official training/loss.py and stylegan2-ada-pytorch's StyleGAN2Loss phases:
+  G main: softplus(-D(G(z)))                   G reg: pl_weight * (|J^T y| - a)^2
+  D main: softplus(D(G(z))) + softplus(-D(x))   D reg: gamma / 2 * |grad_x D(x)|^2
+Each function returns per-sample losses [N]; the trainer sums them and divides
+by the global batch, so replicas add up to the mean.
+"""
+
+import tensorflow as tf
+
+
+def mixed_ws(G, z, c, style_mixing_prob=0.0, update_w_avg=True, seed=None):
+    """ws [N, num_ws, w_dim] for latents z, with style-mixing regularization.
+
+    With probability style_mixing_prob, the ws from a random cutoff in
+    [1, num_ws) on come from a second latent (official style mixing).
+    """
+    ws = G.mapping(z, c, update_w_avg=update_w_avg)
+    if style_mixing_prob > 0:
+        num_ws = G.num_ws
+        seeds = tf.random.uniform([3], maxval=2**31 - 1, dtype=tf.int32, seed=seed)
+        cutoff = tf.random.stateless_uniform([], [seeds[0], 1], 1, num_ws, dtype=tf.int32)
+        mix = tf.random.stateless_uniform([], [seeds[1], 2]) < style_mixing_prob
+        cutoff = tf.where(mix, cutoff, num_ws)
+        z2 = tf.random.stateless_normal(tf.shape(z), [seeds[2], 3])
+        ws2 = G.mapping(z2, c)
+        ws = tf.where((tf.range(num_ws) < cutoff)[tf.newaxis, :, tf.newaxis], ws, ws2)
+    return ws
+
+
+def g_main_loss(D, fake_images, c):
+    """softplus(-D(G(z))) per sample [N]: the non-saturating generator loss."""
+    return tf.nn.softplus(-tf.squeeze(D(fake_images, c), axis=1))
+
+
+def d_main_loss(D, real_images, fake_images, c_real, c_fake):
+    """softplus(D(G(z))) + softplus(-D(x)) per sample [N]."""
+    fake = tf.squeeze(D(fake_images, c_fake), axis=1)
+    real = tf.squeeze(D(real_images, c_real), axis=1)
+    return tf.nn.softplus(fake) + tf.nn.softplus(-real)
+
+
+def r1_penalty(D, real_images, c, gamma):
+    """gamma / 2 * |d D(x) / d x|^2 per sample [N] (differentiable: second order)."""
+    with tf.GradientTape() as tape:
+        tape.watch(real_images)
+        logits_sum = tf.reduce_sum(D(real_images, c))
+    grads = tape.gradient(logits_sum, real_images)
+    return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) * (gamma / 2)
+
+
+def path_length_penalty(G, ws, pl_mean, pl_weight, pl_decay):
+    """Path-length penalty per sample [N] and the updated running mean a.
+
+    |J_w^T y| for ws [N, num_ws, w_dim] with y ~ N(0, 1) / sqrt(H W), averaged
+    over the ws; the penalty is pl_weight * (length - a)^2 with
+    a = lerp(pl_mean, mean(length), pl_decay). The caller stores the returned
+    mean (the official pl_mean_var).
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(ws)
+        images = G.synthesis(ws, noise_mode="random")
+        shape = tf.shape(images)
+        noise = tf.random.normal(shape) / tf.sqrt(tf.cast(shape[1] * shape[2], tf.float32))
+        projected = tf.reduce_sum(images * noise)
+    grads = tape.gradient(projected, ws)  # [N, num_ws, w_dim]
+    lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))  # [N]
+    new_mean = pl_mean + (tf.reduce_mean(lengths) - pl_mean) * pl_decay
+    penalty = tf.square(lengths - tf.stop_gradient(new_mean)) * pl_weight
+    return penalty, new_mean

@@ -1,0 +1,201 @@
+"""One StyleGAN2 training iteration on a tf.distribute strategy.
+
+An iteration runs the phases of the official schedule: G main every minibatch,
+the path-length regularization of G every `g_reg_interval` minibatches, D main
+every minibatch and R1 every `d_reg_interval` (lazy regularization, with the
+regularization losses multiplied by their interval and the Adam learning rate
+and betas of each network corrected by interval / (interval + 1)), then the
+G EMA update. Every phase is one tf.function around `strategy.run`; losses are
+summed per replica and divided by the global batch, so gradients all-reduce to
+the batch mean. A phase whose gradients are not finite on any replica is not
+applied and is counted in `skipped_steps`.
+"""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from stylegan2_tf.training import loss as losses
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Hyperparameters of the loss, the lazy regularization, Adam and the G EMA.
+
+    batch: global minibatch (images per iteration over all replicas).
+    r1_gamma: R1 weight; pl_weight, pl_decay, pl_batch_shrink: path-length penalty.
+    ema_kimg: G EMA half-life in thousands of images; ema_rampup: None, or the
+        fraction of images seen that the half-life may not exceed.
+    """
+
+    batch: int = 32
+    r1_gamma: float = 10.0
+    pl_weight: float = 2.0
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2
+    style_mixing_prob: float = 0.9
+    g_reg_interval: int = 4
+    d_reg_interval: int = 16
+    lrate: float = 0.002
+    betas: tuple = (0.0, 0.99)
+    epsilon: float = 1e-8
+    ema_kimg: float = 10.0
+    ema_rampup: float | None = None
+
+
+def lazy_adam(config, reg_interval):
+    """Adam with the lazy-regularization correction of learning rate and betas."""
+    ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+    beta_1, beta_2 = config.betas
+    return keras.optimizers.Adam(learning_rate=config.lrate * ratio, beta_1=beta_1 ** ratio,
+                                 beta_2=beta_2 ** ratio, epsilon=config.epsilon)
+
+
+class Trainer:
+    """Trains G and D and keeps G_ema; models must have been built in `strategy.scope()`."""
+
+    def __init__(self, G, D, G_ema, config, strategy=None):
+        self.G, self.D, self.G_ema, self.config = G, D, G_ema, config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        replicas = self.strategy.num_replicas_in_sync
+        if config.batch % replicas or (config.batch // replicas) % config.pl_batch_shrink:
+            raise ValueError(f"batch {config.batch} must split into {replicas} replicas of a "
+                             f"multiple of pl_batch_shrink={config.pl_batch_shrink}")
+        with self.strategy.scope():
+            self.G_opt = lazy_adam(config, config.g_reg_interval)
+            self.D_opt = lazy_adam(config, config.d_reg_interval)
+            self.G_opt.build(G.trainable_variables)
+            self.D_opt.build(D.trainable_variables)
+            mean = tf.VariableAggregation.MEAN
+            self.pl_mean = tf.Variable(0.0, trainable=False, aggregation=mean, name="pl_mean")
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA, name="step")
+            self.images_seen = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                                           name="images_seen")
+            self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                                             name="skipped_steps")
+        # tf.function around strategy.run (not inside it: apply_gradients all-reduces).
+        self._phases = {name: tf.function(self._distributed(getattr(self, f"_{name}_replica")))
+                        for name in ("g_main", "g_reg", "d_main", "d_reg")}
+        self._ema = tf.function(self._update_ema)
+
+    def checkpoint_items(self):
+        """What a tf.train.Checkpoint of the training state holds."""
+        return {"G": self.G, "D": self.D, "G_ema": self.G_ema, "G_opt": self.G_opt,
+                "D_opt": self.D_opt, "pl_mean": self.pl_mean, "step": self.step,
+                "images_seen": self.images_seen, "skipped_steps": self.skipped_steps}
+
+    def train_step(self, real_images, real_c, z):
+        """One iteration on a distributed batch; returns {phase: summed loss} as floats.
+
+        real_images [N, R, R, C], real_c [N, c_dim] and the latents z [N, z_dim]
+        of the fakes come from the input pipeline (z too, so that a run is
+        reproducible and independent of how the batch is split over replicas).
+        """
+        step = int(self.step.numpy())
+        args = (real_images, real_c, z)
+        results = {"g_main": self._run("g_main", args)}
+        if self.config.pl_weight > 0 and step % self.config.g_reg_interval == 0:
+            results["g_reg"] = self._run("g_reg", args)
+        results["d_main"] = self._run("d_main", args)
+        if self.config.r1_gamma > 0 and step % self.config.d_reg_interval == 0:
+            results["d_reg"] = self._run("d_reg", args)
+        self.images_seen.assign_add(self.config.batch)
+        self._ema(tf.constant(float(self.images_seen.numpy())))
+        self.step.assign_add(1)
+        return results
+
+    def _run(self, phase, args):
+        return float(self._phases[phase](*args))
+
+    def _distributed(self, replica_fn):
+        """fn(*args) running replica_fn on every replica and summing their losses."""
+        def run(*args):
+            per_replica = self.strategy.run(replica_fn, args=args)
+            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        return run
+
+    # Phases, in replica context. Each returns this replica's share of the loss.
+
+    def _fake_inputs(self, z, real_c, shrink=1):
+        """The first 1/shrink of z, and labels for the fakes: the real labels, rolled by one."""
+        n = tf.shape(z)[0] // shrink
+        c = tf.roll(real_c, 1, axis=0)[:n] if self.G.c_dim > 0 else None
+        return z[:n], c
+
+    def _labels(self, real_c):
+        return real_c if self.G.c_dim > 0 else None
+
+    def _g_main_replica(self, real_images, real_c, z):
+        z, c = self._fake_inputs(z, real_c)
+        with tf.GradientTape() as tape:
+            ws = losses.mixed_ws(self.G, z, c, self.config.style_mixing_prob)
+            images = self.G.synthesis(ws, noise_mode="random")
+            loss = tf.reduce_sum(losses.g_main_loss(self.D, images, c)) / self.config.batch
+        self._apply(tape, loss, self.G, self.G_opt)
+        return loss
+
+    def _g_reg_replica(self, real_images, real_c, z):
+        z, c = self._fake_inputs(z, real_c, self.config.pl_batch_shrink)
+        with tf.GradientTape() as tape:
+            ws = losses.mixed_ws(self.G, z, c, self.config.style_mixing_prob, update_w_avg=False)
+            penalty, new_mean = losses.path_length_penalty(
+                self.G, ws, self.pl_mean, self.config.pl_weight, self.config.pl_decay)
+            batch = self.config.batch // self.config.pl_batch_shrink
+            loss = tf.reduce_sum(penalty) / batch * self.config.g_reg_interval
+        self.pl_mean.assign(new_mean)
+        self._apply(tape, loss, self.G, self.G_opt)
+        return loss
+
+    def _d_main_replica(self, real_images, real_c, z):
+        z, c = self._fake_inputs(z, real_c)
+        ws = losses.mixed_ws(self.G, z, c, self.config.style_mixing_prob, update_w_avg=False)
+        fake_images = tf.stop_gradient(self.G.synthesis(ws, noise_mode="random"))
+        with tf.GradientTape() as tape:
+            per_sample = losses.d_main_loss(self.D, real_images, fake_images,
+                                            self._labels(real_c), c)
+            loss = tf.reduce_sum(per_sample) / self.config.batch
+        self._apply(tape, loss, self.D, self.D_opt)
+        return loss
+
+    def _d_reg_replica(self, real_images, real_c, z):
+        with tf.GradientTape() as tape:
+            penalty = losses.r1_penalty(self.D, real_images, self._labels(real_c),
+                                        self.config.r1_gamma)
+            loss = tf.reduce_sum(penalty) / self.config.batch * self.config.d_reg_interval
+        self._apply(tape, loss, self.D, self.D_opt)
+        return loss
+
+    def _apply(self, tape, loss, model, optimizer):
+        """Applies the gradients; zeros them all when any replica's are not finite.
+
+        With StyleGAN2's Adam beta1 = 0, zero gradients leave the weights as they
+        are (only Adam's second moments decay by one step); a synchronization
+        point cannot sit inside tf.cond under a distribution strategy.
+        """
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+        bad = 1.0 - tf.cast(tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]),
+                            tf.float32)
+        context = tf.distribute.get_replica_context()
+        all_finite = context.all_reduce(tf.distribute.ReduceOp.SUM, bad) == 0
+        grads = [tf.where(all_finite, g, tf.zeros_like(g)) for g in grads]
+        optimizer.apply_gradients(zip(grads, variables))
+        self.skipped_steps.assign_add(1 - tf.cast(all_finite, tf.int64))
+
+    # G EMA, in cross-replica context.
+
+    def _update_ema(self, images_seen):
+        config = self.config
+        ema_images = config.ema_kimg * 1000.0
+        if config.ema_rampup is not None:
+            ema_images = tf.minimum(ema_images, images_seen * config.ema_rampup)
+        beta = tf.pow(0.5, config.batch / tf.maximum(ema_images, 1e-8))
+        for ema, current in zip(self.G_ema.trainable_variables, self.G.trainable_variables):
+            ema.assign(current + (ema - current) * beta)
+        for ema, current in zip(self.G_ema.non_trainable_variables, self.G.non_trainable_variables):
+            ema.assign(current)
