@@ -111,6 +111,6 @@ def test_two_replicas_give_the_same_update_as_one():
     out = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], env=env,
                          capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
-    line = [x for x in out.stdout.splitlines() if x.startswith("MAXDIFF")][0]
+    line = next(x for x in out.stdout.splitlines() if x.startswith("MAXDIFF"))
     diff, scale = map(float, line.split()[1:])
     assert diff <= 1e-4 * max(scale, 1.0), line
