@@ -1,0 +1,56 @@
+"""Trains StyleGAN2 on a converted dataset (or the built-in digits when --data is not given).
+
+  python scripts/train.py --outdir=runs/digits --kimg=10 --fmap_base=256 --fmap_max=64
+  python scripts/train.py --data=datasets/ffhq256 --outdir=runs/ffhq --cfg=paper256 --mirror
+
+A run in --outdir resumes from its last snapshot when started again. Datasets come
+from scripts/dataset_tool.py. Several GPUs train together through MirroredStrategy;
+several machines through MultiWorkerMirroredStrategy when TF_CONFIG is set.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags
+
+from stylegan2_tf.networks.presets import PRESET_NAMES
+from stylegan2_tf.training.loop import RunOptions, TrainingRun
+
+DATA = flags.DEFINE_string("data", None, "Dataset folder from dataset_tool.py (default: built-in digits).")
+OUTDIR = flags.DEFINE_string("outdir", None, "Run folder: checkpoints, logs, samples, network.")
+CFG = flags.DEFINE_enum("cfg", "auto", list(PRESET_NAMES), "Configuration preset.")
+BATCH = flags.DEFINE_integer("batch", None, "Global minibatch (default: the preset's).", lower_bound=1)
+GAMMA = flags.DEFINE_float("gamma", None, "R1 weight (default: the preset's).", lower_bound=0)
+KIMG = flags.DEFINE_float("kimg", 25000, "Train until this many thousand images were shown.")
+TICK = flags.DEFINE_float("kimg_per_tick", 4, "Thousands of images between status lines.")
+SNAP = flags.DEFINE_integer("snap", 50, "Ticks between snapshots.", lower_bound=1)
+MIRROR = flags.DEFINE_boolean("mirror", False, "Flip images left-right at random.")
+SEED = flags.DEFINE_integer("seed", 0, "Seed of data order and latents.")
+FMAP_BASE = flags.DEFINE_integer("fmap_base", None, "Override: official fmap_base.", lower_bound=1)
+FMAP_MAX = flags.DEFINE_integer("fmap_max", None, "Override: most feature maps.", lower_bound=1)
+LATENT = flags.DEFINE_integer("latent_size", None, "Override: z and w size.", lower_bound=1)
+MAPPING = flags.DEFINE_integer("mapping_layers", None, "Override: mapping layers.", lower_bound=1)
+IMPL = flags.DEFINE_enum("impl", "auto", ["auto", "ref", "custom"], "Op implementation.")
+flags.mark_flags_as_required(["outdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    options = RunOptions(outdir=OUTDIR.value, data=DATA.value, cfg=CFG.value, batch=BATCH.value,
+                         gamma=GAMMA.value, kimg=KIMG.value, kimg_per_tick=TICK.value,
+                         snap=SNAP.value, mirror=MIRROR.value, seed=SEED.value,
+                         fmap_base=FMAP_BASE.value, fmap_max=FMAP_MAX.value,
+                         latent_size=LATENT.value, mapping_layers=MAPPING.value, impl=IMPL.value)
+    try:
+        run = TrainingRun(options)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(str(error)) from error
+    status = run.run()
+    print(f"done at {status.get('kimg', run.kimg())} kimg; network in {run.outdir / 'network'}")
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))

@@ -1,0 +1,192 @@
+"""The training loop: data, networks and Trainer on a strategy, ticks, snapshots, logs, resume.
+
+Progress is counted in images (kimg). Every tick (`kimg_per_tick`) prints one
+status line and appends it to `log.jsonl` and TensorBoard; every `snap` ticks
+the full training state goes to a tf.train.CheckpointManager (TF writes the
+files, then switches the `checkpoint` index: a run killed at any moment
+resumes from its last complete snapshot), the networks to `network/` and a
+grid of fixed-seed samples to `samples-{kimg}.png`.
+"""
+
+import dataclasses
+import json
+import os
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from stylegan2_tf.data.builtin import digits_dataset
+from stylegan2_tf.data.pipeline import make_dataset
+from stylegan2_tf.data.records import read_metadata
+from stylegan2_tf.inference import image_grid, save_png, to_uint8
+from stylegan2_tf.network_io import save_network
+from stylegan2_tf.networks.presets import build_discriminator, build_generator, resolve_preset
+from stylegan2_tf.training.trainer import Trainer, TrainingConfig
+
+SAMPLE_SEEDS = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """What to train on and how long. Network overrides use the official TF1 names."""
+
+    outdir: str
+    data: str | None = None
+    cfg: str = "auto"
+    batch: int | None = None
+    gamma: float | None = None
+    kimg: float = 25000
+    kimg_per_tick: float = 4.0
+    snap: int = 50
+    mirror: bool = False
+    seed: int = 0
+    fmap_base: int | None = None
+    fmap_max: int | None = None
+    latent_size: int | None = None
+    mapping_layers: int | None = None
+    impl: str = "auto"
+
+
+def choose_strategy():
+    """MultiWorkerMirroredStrategy under TF_CONFIG, MirroredStrategy over several GPUs, else default."""
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _preset(options, resolution, replicas):
+    preset = resolve_preset(options.cfg, resolution, replicas)
+    overrides = {"batch": options.batch, "gamma": options.gamma,
+                 "channel_max": options.fmap_max, "z_dim": options.latent_size,
+                 "w_dim": options.latent_size, "mapping_layers": options.mapping_layers,
+                 "channel_base": None if options.fmap_base is None else 2 * options.fmap_base}
+    return dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _dataset_fn(data_dir, preset, seed, mirror):
+    """Per-replica (images, labels, z) batches; z from a stateless RNG keyed by (seed, batch index)."""
+    def fn(context):
+        dataset = make_dataset(data_dir, preset.batch, seed, mirror=mirror, input_context=context)
+        per_replica = context.get_per_replica_batch_size(preset.batch)
+        pipeline = context.input_pipeline_id
+
+        def add_latents(index, item):
+            images, labels = item
+            key = tf.stack([tf.constant(seed, tf.int64), index * 1024 + pipeline])
+            return images, labels, tf.random.stateless_normal([per_replica, preset.z_dim], key)
+
+        return dataset.enumerate().map(add_latents)
+    return fn
+
+
+class TrainingRun:
+    """Builds everything for `options` and trains; `run()` returns the final status dict."""
+
+    def __init__(self, options, strategy=None, log=print):
+        self.options, self.log = options, log
+        self.outdir = Path(options.outdir)
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = options.data or str(digits_dataset(self.outdir / "builtin-data"))
+        metadata = read_metadata(self.data_dir)
+        self.strategy = strategy or choose_strategy()
+        replicas = self.strategy.num_replicas_in_sync
+        self.preset = _preset(options, metadata["resolution"], replicas)
+        c_dim, channels = metadata["label_size"], metadata["channels"]
+        with self.strategy.scope():
+            self.G = build_generator(self.preset, metadata["resolution"], channels, c_dim, options.impl)
+            self.G_ema = build_generator(self.preset, metadata["resolution"], channels, c_dim,
+                                         options.impl)
+            self.G_ema.set_weights(self.G.get_weights())
+            self.D = build_discriminator(self.preset, metadata["resolution"], channels, c_dim,
+                                         options.impl,
+                                         mbstd_group_size=min(self.preset.mbstd_group_size,
+                                                              self.preset.batch // replicas))
+        config = TrainingConfig(batch=self.preset.batch, r1_gamma=self.preset.gamma,
+                                pl_weight=self.preset.pl_weight,
+                                style_mixing_prob=self.preset.style_mixing_prob,
+                                lrate=self.preset.lrate, ema_kimg=self.preset.ema_kimg,
+                                ema_rampup=self.preset.ema_rampup)
+        self.trainer = Trainer(self.G, self.D, self.G_ema, config, self.strategy)
+        with self.strategy.scope():
+            self.checkpoint = tf.train.Checkpoint(**self.trainer.checkpoint_items())
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.outdir / "checkpoints"),
+                                                  max_to_keep=3)
+        self.dataset = self.strategy.distribute_datasets_from_function(
+            _dataset_fn(self.data_dir, self.preset, options.seed, options.mirror))
+        self.c_dim = c_dim
+        self.summary = tf.summary.create_file_writer(str(self.outdir / "tensorboard"))
+
+    def restore(self):
+        """Resumes from the latest snapshot in outdir/checkpoints; returns whether one was found."""
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            self.log(f"resumed from {latest} at {self.kimg():.3f} kimg")
+        return bool(latest)
+
+    def kimg(self):
+        return int(self.trainer.images_seen.numpy()) / 1000
+
+    def run(self):
+        options = self.options
+        self.restore()
+        iterator = iter(self.dataset)
+        tick = 0
+        tick_start, tick_kimg = time.time(), self.kimg()
+        status = {}
+        while self.kimg() < options.kimg:
+            losses = self.trainer.train_step(*next(iterator))
+            if self.kimg() >= tick_kimg + options.kimg_per_tick or self.kimg() >= options.kimg:
+                tick += 1
+                seconds = time.time() - tick_start
+                status = self._report(tick, seconds, self.kimg() - tick_kimg, losses)
+                if tick % options.snap == 0 or self.kimg() >= options.kimg:
+                    self.snapshot()
+                tick_start, tick_kimg = time.time(), self.kimg()
+        return status
+
+    def _report(self, tick, seconds, kimg_done, losses):
+        memory_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        status = {"tick": tick, "kimg": round(self.kimg(), 3), "sec_per_tick": round(seconds, 2),
+                  "sec_per_kimg": round(seconds / max(kimg_done, 1e-9), 2),
+                  "losses": {k: round(v, 4) for k, v in losses.items()},
+                  "skipped_steps": int(self.trainer.skipped_steps.numpy()),
+                  "peak_memory_gb": round(memory_gb, 2)}
+        loss_text = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+        self.log(f"tick {tick:<4d} kimg {status['kimg']:<9.3f} sec/tick {seconds:<7.1f} "
+                 f"sec/kimg {status['sec_per_kimg']:<7.2f} {loss_text} "
+                 f"skipped {status['skipped_steps']} mem {status['peak_memory_gb']:.2f}GB")
+        if not all(np.isfinite(v) for v in losses.values()):
+            self.log("warning: a non-finite loss; its gradients were not applied")
+        with (self.outdir / "log.jsonl").open("a") as f:
+            f.write(json.dumps(status) + "\n")
+        with self.summary.as_default(step=int(self.trainer.images_seen.numpy())):
+            for name, value in losses.items():
+                tf.summary.scalar(f"loss/{name}", value)
+            tf.summary.scalar("timing/sec_per_kimg", status["sec_per_kimg"])
+        return status
+
+    def sample_grid(self):
+        """uint8 grid of G_ema images for the fixed seeds 0..15 (class seed % c_dim)."""
+        z = np.concatenate([np.random.RandomState(s).randn(1, self.G_ema.z_dim)
+                            for s in range(SAMPLE_SEEDS)]).astype(np.float32)
+        c = None
+        if self.c_dim:
+            c = np.eye(self.c_dim, dtype=np.float32)[np.arange(SAMPLE_SEEDS) % self.c_dim]
+        images = to_uint8(self.G_ema(z, c, noise_mode="const"))
+        return image_grid(images, 4)
+
+    def snapshot(self):
+        """Checkpoint, network folder and sample grid of the current state."""
+        path = self.manager.save(checkpoint_number=int(self.trainer.images_seen.numpy()))
+        save_network({"G": self.G, "D": self.D, "G_ema": self.G_ema}, self.outdir / "network")
+        grid = self.sample_grid()
+        save_png(grid, self.outdir / f"samples-{int(self.kimg() * 1000):09d}.png")
+        with self.summary.as_default(step=int(self.trainer.images_seen.numpy())):
+            tf.summary.image("samples", grid[np.newaxis], max_outputs=1)
+        self.log(f"snapshot {path}")
