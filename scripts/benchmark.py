@@ -3,10 +3,15 @@
   python scripts/benchmark.py ops [--batch=2] [--repeats=10]
   python scripts/benchmark.py generate --resolution=64 --batch=4 --fmap_base=2048 --fmap_max=128
       --latent_size=128 --mapping_layers=2 [--impl=auto|ref|custom] [--xla]
+  python scripts/benchmark.py train (same size flags)
 
 `generate` times the generator's forward pass (const noise, psi 1) and reports
 `g_fwd_img_per_s`, the best of --repeats runs after a warm-up. The size flags
 are the official TF1 names (channel_base = 2 * fmap_base).
+
+`train` times one full training iteration, `train_iter_s`: G main + G path-length
++ D main + D R1, each once with its optimizer update, plus the G EMA update
+(best of --repeats after a warm-up), and each phase on its own.
 
 `ops` times upfirdn2d and bias_act, reference (pure TF) vs compiled, forward and
 forward+backward, on the shapes a 256-px StyleGAN2 generator and discriminator
@@ -37,7 +42,7 @@ MAPPING_LAYERS = flags.DEFINE_integer("mapping_layers", 2, "generate: mapping la
 IMPL = flags.DEFINE_enum("impl", "auto", ["auto", "ref", "custom"], "generate: op implementation.")
 XLA = flags.DEFINE_boolean("xla", False, "generate: compile with XLA (uses the reference ops).")
 FUSED = flags.DEFINE_boolean("fused_modconv", False, "generate: one grouped conv per layer.")
-MODES = ("ops", "generate")
+MODES = ("ops", "generate", "train")
 
 
 def _best_ms(fn, args, repeats):
@@ -155,11 +160,59 @@ def benchmark_generate(batch, repeats):
             "g_fwd_img_per_s": round(batch / seconds, 2)}
 
 
+def benchmark_train(batch, repeats):
+    """{"train_iter_s": ..., per-phase seconds} for one iteration of all four phases."""
+    from stylegan2_tf.networks.discriminator import Discriminator
+    from stylegan2_tf.networks.generator import Generator
+    from stylegan2_tf.training.trainer import Trainer, TrainingConfig
+
+    if XLA.value:
+        raise app.UsageError("--xla is not supported by the train benchmark")
+    size = {"channel_base": 2 * FMAP_BASE.value, "channel_max": FMAP_MAX.value}
+
+    def generator():
+        return Generator(LATENT_SIZE.value, 0, LATENT_SIZE.value, RESOLUTION.value, 3,
+                         mapping_kwargs={"num_layers": MAPPING_LAYERS.value},
+                         synthesis_kwargs=size, impl=IMPL.value)
+
+    G, G_ema = generator(), generator()
+    D = Discriminator(0, RESOLUTION.value, 3, mbstd_group_size=min(4, batch), impl=IMPL.value,
+                      **size)
+    trainer = Trainer(G, D, G_ema, TrainingConfig(batch=batch, lrate=0.0025))
+    rng = np.random.RandomState(0)
+    args = (tf.constant(rng.uniform(-1, 1, (batch, RESOLUTION.value, RESOLUTION.value, 3)),
+                        tf.float32),
+            tf.zeros([batch, 0]), tf.constant(rng.randn(batch, LATENT_SIZE.value), tf.float32))
+    phases = {name: (lambda name=name: trainer._run(name, args))
+              for name in ("g_main", "g_reg", "d_main", "d_reg")}
+    phases["ema"] = lambda: trainer._ema(tf.constant(1e6))
+    for run in phases.values():  # warm-up: tracing
+        run()
+    best = {name: float("inf") for name in phases}
+    best_iteration = float("inf")
+    for _ in range(repeats):
+        total = 0.0
+        for name, run in phases.items():
+            start = time.perf_counter()
+            run()
+            seconds = time.perf_counter() - start
+            best[name] = min(best[name], seconds)
+            total += seconds
+        best_iteration = min(best_iteration, total)
+    return {"mode": "train", "tensorflow": tf.__version__, "cpu_threads": os.cpu_count(),
+            "impl": IMPL.value, "batch": batch, "resolution": RESOLUTION.value,
+            "fmap_base": FMAP_BASE.value, "fmap_max": FMAP_MAX.value,
+            "latent_size": LATENT_SIZE.value, "mapping_layers": MAPPING_LAYERS.value,
+            "train_iter_s": round(best_iteration, 4),
+            "phase_s": {name: round(value, 4) for name, value in best.items()}}
+
+
 def main(argv):
     if len(argv) != 2 or argv[1] not in MODES:
         raise app.UsageError(f"usage: benchmark.py MODE [flags]; MODE is one of {', '.join(MODES)}")
-    if argv[1] == "generate":
-        print(json.dumps(benchmark_generate(BATCH.value or 4, REPEATS.value)), flush=True)
+    if argv[1] in ("generate", "train"):
+        measure = benchmark_generate if argv[1] == "generate" else benchmark_train
+        print(json.dumps(measure(BATCH.value or 4, REPEATS.value)), flush=True)
         return
     cases, overhead = benchmark_ops(BATCH.value or 2, REPEATS.value)
     print(json.dumps({
