@@ -17,7 +17,7 @@ PIPELINE_SEED_STRIDE = 1_000_003  # shuffle seed of pipeline i: seed + i * strid
 
 
 def make_dataset(data_dir, batch_size, seed, mirror=False, shuffle_buffer=10_000, repeat=True,
-                 input_context=None):
+                 input_context=None, skip_batches=0):
     """Batches (images, labels) from the converted dataset in `data_dir`.
 
     Args:
@@ -32,6 +32,8 @@ def make_dataset(data_dir, batch_size, seed, mirror=False, shuffle_buffer=10_000
             strategy.distribute_datasets_from_function). Each input pipeline reads
             every num_input_pipelines-th shard, or, with fewer shards than
             pipelines, every num_input_pipelines-th record.
+        skip_batches: start as if this many batches had been taken already (a
+            resumed run continues the same sequence); skipped records are not decoded.
 
     Returns:
         A tf.data.Dataset of (images float32 [N, R, R, C] in [-1, 1],
@@ -51,7 +53,8 @@ def make_dataset(data_dir, batch_size, seed, mirror=False, shuffle_buffer=10_000
     if repeat:
         dataset = dataset.repeat()
     decode = _decoder(metadata, seed, pipeline_id, mirror)
-    dataset = dataset.enumerate().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.enumerate().skip(skip_batches * batch_size)
+    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True

@@ -68,10 +68,12 @@ def _preset(options, resolution, replicas):
     return dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _dataset_fn(data_dir, preset, seed, mirror):
-    """Per-replica (images, labels, z) batches; z from a stateless RNG keyed by (seed, batch index)."""
+def _dataset_fn(data_dir, preset, seed, mirror, first_batch):
+    """Per-replica (images, labels, z) batches from batch `first_batch` on (so that a resumed
+    run sees what an uninterrupted one would); z from a stateless RNG keyed by (seed, batch index)."""
     def fn(context):
-        dataset = make_dataset(data_dir, preset.batch, seed, mirror=mirror, input_context=context)
+        dataset = make_dataset(data_dir, preset.batch, seed, mirror=mirror, input_context=context,
+                               skip_batches=first_batch)
         per_replica = context.get_per_replica_batch_size(preset.batch)
         pipeline = context.input_pipeline_id
 
@@ -80,7 +82,7 @@ def _dataset_fn(data_dir, preset, seed, mirror):
             key = tf.stack([tf.constant(seed, tf.int64), index * 1024 + pipeline])
             return images, labels, tf.random.stateless_normal([per_replica, preset.z_dim], key)
 
-        return dataset.enumerate().map(add_latents)
+        return dataset.enumerate(start=first_batch).map(add_latents)
     return fn
 
 
@@ -116,8 +118,6 @@ class TrainingRun:
             self.checkpoint = tf.train.Checkpoint(**self.trainer.checkpoint_items())
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.outdir / "checkpoints"),
                                                   max_to_keep=3)
-        self.dataset = self.strategy.distribute_datasets_from_function(
-            _dataset_fn(self.data_dir, self.preset, options.seed, options.mirror))
         self.c_dim = c_dim
         self.summary = tf.summary.create_file_writer(str(self.outdir / "tensorboard"))
 
@@ -135,7 +135,10 @@ class TrainingRun:
     def run(self):
         options = self.options
         self.restore()
-        iterator = iter(self.dataset)
+        dataset = self.strategy.distribute_datasets_from_function(
+            _dataset_fn(self.data_dir, self.preset, options.seed, options.mirror,
+                        int(self.trainer.step.numpy())))
+        iterator = iter(dataset)
         tick = 0
         tick_start, tick_kimg = time.time(), self.kimg()
         status = {}
