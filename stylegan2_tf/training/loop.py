@@ -86,16 +86,33 @@ def _dataset_fn(data_dir, preset, seed, mirror, first_batch):
     return fn
 
 
+def is_chief(strategy):
+    """Whether this process writes logs, samples and the real checkpoints (worker 0)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
 class TrainingRun:
-    """Builds everything for `options` and trains; `run()` returns the final status dict."""
+    """Builds everything for `options` and trains; `run()` returns the final status dict.
+
+    Under MultiWorkerMirroredStrategy every worker runs this; only the chief
+    writes logs, samples and the network, and the others save their (required)
+    checkpoint copies into a scratch folder that is deleted again.
+    """
 
     def __init__(self, options, strategy=None, log=print):
-        self.options, self.log = options, log
+        self.options = options
         self.outdir = Path(options.outdir)
-        self.outdir.mkdir(parents=True, exist_ok=True)
-        self.data_dir = options.data or str(digits_dataset(self.outdir / "builtin-data"))
-        metadata = read_metadata(self.data_dir)
         self.strategy = strategy or choose_strategy()
+        self.chief = is_chief(self.strategy)
+        self.log = log if self.chief else (lambda line: None)
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        builtin = self.outdir / ("builtin-data" if self.chief else
+                                 f".builtin-data-worker{self.strategy.cluster_resolver.task_id}")
+        self.data_dir = options.data or str(digits_dataset(builtin))
+        metadata = read_metadata(self.data_dir)
         replicas = self.strategy.num_replicas_in_sync
         self.preset = _preset(options, metadata["resolution"], replicas)
         c_dim, channels = metadata["label_size"], metadata["channels"]
@@ -116,14 +133,18 @@ class TrainingRun:
         self.trainer = Trainer(self.G, self.D, self.G_ema, config, self.strategy)
         with self.strategy.scope():
             self.checkpoint = tf.train.Checkpoint(**self.trainer.checkpoint_items())
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.outdir / "checkpoints"),
+        self.checkpoint_dir = self.outdir / "checkpoints"
+        if not self.chief:
+            self.checkpoint_dir = self.outdir / f".checkpoints-worker{self.strategy.cluster_resolver.task_id}"
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.checkpoint_dir),
                                                   max_to_keep=3)
         self.c_dim = c_dim
-        self.summary = tf.summary.create_file_writer(str(self.outdir / "tensorboard"))
+        self.summary = (tf.summary.create_file_writer(str(self.outdir / "tensorboard"))
+                        if self.chief else tf.summary.create_noop_writer())
 
     def restore(self):
         """Resumes from the latest snapshot in outdir/checkpoints; returns whether one was found."""
-        latest = self.manager.latest_checkpoint
+        latest = tf.train.latest_checkpoint(str(self.outdir / "checkpoints"))
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             self.log(f"resumed from {latest} at {self.kimg():.3f} kimg")
@@ -154,6 +175,8 @@ class TrainingRun:
         return status
 
     def _report(self, tick, seconds, kimg_done, losses):
+        if not self.chief:
+            return {"tick": tick, "kimg": round(self.kimg(), 3)}
         memory_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         status = {"tick": tick, "kimg": round(self.kimg(), 3), "sec_per_tick": round(seconds, 2),
                   "sec_per_kimg": round(seconds / max(kimg_done, 1e-9), 2),
@@ -187,6 +210,9 @@ class TrainingRun:
     def snapshot(self):
         """Checkpoint, network folder and sample grid of the current state."""
         path = self.manager.save(checkpoint_number=int(self.trainer.images_seen.numpy()))
+        if not self.chief:  # every worker must save; only the chief's copy is kept
+            tf.io.gfile.rmtree(str(self.checkpoint_dir))
+            return
         save_network({"G": self.G, "D": self.D, "G_ema": self.G_ema}, self.outdir / "network")
         grid = self.sample_grid()
         save_png(grid, self.outdir / f"samples-{int(self.kimg() * 1000):09d}.png")
