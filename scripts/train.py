@@ -33,6 +33,8 @@ FMAP_MAX = flags.DEFINE_integer("fmap_max", None, "Override: most feature maps."
 LATENT = flags.DEFINE_integer("latent_size", None, "Override: z and w size.", lower_bound=1)
 MAPPING = flags.DEFINE_integer("mapping_layers", None, "Override: mapping layers.", lower_bound=1)
 IMPL = flags.DEFINE_enum("impl", "auto", ["auto", "ref", "custom"], "Op implementation.")
+RESUME = flags.DEFINE_string("resume", None, "Start from a checkpoint (file prefix or folder) of "
+                             "another run, or fine-tune an official TF1 network pickle (.pkl).")
 flags.mark_flags_as_required(["outdir"])
 
 
@@ -43,12 +45,16 @@ def main(argv):
                          gamma=GAMMA.value, kimg=KIMG.value, kimg_per_tick=TICK.value,
                          snap=SNAP.value, mirror=MIRROR.value, seed=SEED.value,
                          fmap_base=FMAP_BASE.value, fmap_max=FMAP_MAX.value,
-                         latent_size=LATENT.value, mapping_layers=MAPPING.value, impl=IMPL.value)
+                         latent_size=LATENT.value, mapping_layers=MAPPING.value, impl=IMPL.value,
+                         resume=RESUME.value)
     try:
         run = TrainingRun(options)
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(str(error)) from error
-    status = run.run()
+    try:
+        status = run.run()
+    except ValueError as error:  # e.g. --resume names no checkpoint
+        raise app.UsageError(str(error)) from error
     print(f"done at {status.get('kimg', run.kimg())} kimg; network in {run.outdir / 'network'}")
 
 

@@ -15,6 +15,7 @@ import resource
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -24,9 +25,11 @@ from stylegan2_tf.data.records import read_metadata
 from stylegan2_tf.inference import image_grid, save_png, to_uint8
 from stylegan2_tf.network_io import save_network
 from stylegan2_tf.networks.presets import build_discriminator, build_generator, resolve_preset
+from stylegan2_tf.official.convert import load_official
 from stylegan2_tf.training.trainer import Trainer, TrainingConfig
 
 SAMPLE_SEEDS = 16
+NETWORKS_FILE = "networks.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +51,7 @@ class RunOptions:
     latent_size: int | None = None
     mapping_layers: int | None = None
     impl: str = "auto"
+    resume: str | None = None
 
 
 def choose_strategy():
@@ -68,19 +72,19 @@ def _preset(options, resolution, replicas):
     return dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _dataset_fn(data_dir, preset, seed, mirror, first_batch):
+def _dataset_fn(data_dir, batch, z_dim, seed, mirror, first_batch):
     """Per-replica (images, labels, z) batches from batch `first_batch` on (so that a resumed
     run sees what an uninterrupted one would); z from a stateless RNG keyed by (seed, batch index)."""
     def fn(context):
-        dataset = make_dataset(data_dir, preset.batch, seed, mirror=mirror, input_context=context,
+        dataset = make_dataset(data_dir, batch, seed, mirror=mirror, input_context=context,
                                skip_batches=first_batch)
-        per_replica = context.get_per_replica_batch_size(preset.batch)
+        per_replica = context.get_per_replica_batch_size(batch)
         pipeline = context.input_pipeline_id
 
         def add_latents(index, item):
             images, labels = item
             key = tf.stack([tf.constant(seed, tf.int64), index * 1024 + pipeline])
-            return images, labels, tf.random.stateless_normal([per_replica, preset.z_dim], key)
+            return images, labels, tf.random.stateless_normal([per_replica, z_dim], key)
 
         return dataset.enumerate(start=first_batch).map(add_latents)
     return fn
@@ -116,21 +120,29 @@ class TrainingRun:
         replicas = self.strategy.num_replicas_in_sync
         self.preset = _preset(options, metadata["resolution"], replicas)
         c_dim, channels = metadata["label_size"], metadata["channels"]
+        saved_networks = self._saved_networks_file()
         with self.strategy.scope():
-            self.G = build_generator(self.preset, metadata["resolution"], channels, c_dim, options.impl)
-            self.G_ema = build_generator(self.preset, metadata["resolution"], channels, c_dim,
+            if saved_networks is not None:
+                self.G, self.D, self.G_ema = self._networks_from_file(saved_networks)
+            elif options.resume and options.resume.endswith(".pkl"):
+                self.G, self.D, self.G_ema = self._official_networks(options.resume, metadata)
+            else:
+                self.G = build_generator(self.preset, metadata["resolution"], channels, c_dim,
                                          options.impl)
-            self.G_ema.set_weights(self.G.get_weights())
-            self.D = build_discriminator(self.preset, metadata["resolution"], channels, c_dim,
-                                         options.impl,
-                                         mbstd_group_size=min(self.preset.mbstd_group_size,
-                                                              self.preset.batch // replicas))
+                self.G_ema = build_generator(self.preset, metadata["resolution"], channels, c_dim,
+                                             options.impl)
+                self.G_ema.set_weights(self.G.get_weights())
+                self.D = build_discriminator(self.preset, metadata["resolution"], channels, c_dim,
+                                             options.impl,
+                                             mbstd_group_size=min(self.preset.mbstd_group_size,
+                                                                  self.preset.batch // replicas))
         config = TrainingConfig(batch=self.preset.batch, r1_gamma=self.preset.gamma,
                                 pl_weight=self.preset.pl_weight,
                                 style_mixing_prob=self.preset.style_mixing_prob,
                                 lrate=self.preset.lrate, ema_kimg=self.preset.ema_kimg,
                                 ema_rampup=self.preset.ema_rampup)
         self.trainer = Trainer(self.G, self.D, self.G_ema, config, self.strategy)
+        self._write_networks_file()
         with self.strategy.scope():
             self.checkpoint = tf.train.Checkpoint(**self.trainer.checkpoint_items())
         self.checkpoint_dir = self.outdir / "checkpoints"
@@ -142,9 +154,62 @@ class TrainingRun:
         self.summary = (tf.summary.create_file_writer(str(self.outdir / "tensorboard"))
                         if self.chief else tf.summary.create_noop_writer())
 
+    def _saved_networks_file(self):
+        """networks.json of this run, or of the run whose checkpoints --resume names, or None.
+
+        A run records its network configurations when it starts, so that resuming
+        rebuilds the same networks whatever the preset flags say.
+        """
+        own = self.outdir / NETWORKS_FILE
+        if own.exists():
+            return own
+        resume = self.options.resume
+        if resume and not resume.endswith(".pkl"):
+            checkpoints = Path(resume) if os.path.isdir(resume) else Path(resume).parent
+            other = checkpoints.parent / NETWORKS_FILE
+            return other if other.exists() else None
+        return None
+
+    def _networks_from_file(self, path):
+        configs = json.loads(Path(path).read_text())
+        build = keras.saving.deserialize_keras_object
+        return build(configs["G"]), build(configs["D"]), build(configs["G"])
+
+    def _write_networks_file(self):
+        path = self.outdir / NETWORKS_FILE
+        if self.chief and not path.exists():
+            configs = {"G": keras.saving.serialize_keras_object(self.G),
+                       "D": keras.saving.serialize_keras_object(self.D)}
+            partial = path.with_suffix(".partial")
+            partial.write_text(json.dumps(configs, indent=1))
+            os.replace(partial, path)
+
+    def _official_networks(self, pickle_path, metadata):
+        """(G, D, G_ema) of an official pickle, to fine-tune; must fit the dataset."""
+        nets = load_official(pickle_path, impl=self.options.impl)
+        G_ema = nets["G_ema"]
+        expected = (metadata["resolution"], metadata["channels"], metadata["label_size"])
+        found = (G_ema.img_resolution, G_ema.img_channels, G_ema.c_dim)
+        if found != expected:
+            raise ValueError(f"--resume {pickle_path}: the network draws (resolution, channels, "
+                             f"classes) {found} but the dataset has {expected}")
+        if nets["G"] is None or nets["D"] is None:
+            raise ValueError(f"--resume {pickle_path}: fine-tuning needs G and D, the pickle "
+                             "holds only Gs")
+        return nets["G"], nets["D"], G_ema
+
     def restore(self):
-        """Resumes from the latest snapshot in outdir/checkpoints; returns whether one was found."""
+        """Resumes from --resume (a checkpoint) or the latest snapshot in outdir/checkpoints.
+
+        Returns whether training state was restored (an official pickle given to
+        --resume only provides the starting networks).
+        """
         latest = tf.train.latest_checkpoint(str(self.outdir / "checkpoints"))
+        resume = self.options.resume
+        if latest is None and resume and not resume.endswith(".pkl"):
+            latest = tf.train.latest_checkpoint(resume) if os.path.isdir(resume) else resume
+            if latest is None:
+                raise ValueError(f"--resume {resume}: no checkpoint there")
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             self.log(f"resumed from {latest} at {self.kimg():.3f} kimg")
@@ -157,7 +222,7 @@ class TrainingRun:
         options = self.options
         self.restore()
         dataset = self.strategy.distribute_datasets_from_function(
-            _dataset_fn(self.data_dir, self.preset, options.seed, options.mirror,
+            _dataset_fn(self.data_dir, self.preset.batch, self.G.z_dim, options.seed, options.mirror,
                         int(self.trainer.step.numpy())))
         iterator = iter(dataset)
         tick = 0

@@ -48,3 +48,24 @@ def test_train_script_usage_errors(tmp_path):
                             env=env, capture_output=True, text=True, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "nothing" in result.stderr
+
+
+def test_fine_tune_an_official_pickle_and_resume_from_another_run(tmp_path):
+    from stylegan2_tf.data.convert import convert_dataset
+
+    source = tmp_path / "images"
+    source.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(source / f"{i}.png")
+    data = convert_dataset(source, tmp_path / "data", progress=False).dest
+    pickle = REPO / "tests" / "fixtures" / "official" / "stylegan2_config_f_tiny.pkl"
+    options = RunOptions(outdir=str(tmp_path / "a"), data=str(data), kimg=0.008,
+                         kimg_per_tick=0.004, snap=1, batch=4, resume=str(pickle))
+    run = TrainingRun(options, log=lambda line: None)
+    assert run.G_ema.z_dim == 32 and run.D.b4.mbstd.group_size == 4
+    assert run.run()["kimg"] == 0.008
+    later = RunOptions(**{**options.__dict__, "outdir": str(tmp_path / "b"), "kimg": 0.012,
+                          "resume": str(tmp_path / "a" / "checkpoints")})
+    run_b = TrainingRun(later, log=lambda line: None)
+    assert run_b.restore() and run_b.kimg() == 0.008
