@@ -33,6 +33,9 @@ FMAP_MAX = flags.DEFINE_integer("fmap_max", None, "Override: most feature maps."
 LATENT = flags.DEFINE_integer("latent_size", None, "Override: z and w size.", lower_bound=1)
 MAPPING = flags.DEFINE_integer("mapping_layers", None, "Override: mapping layers.", lower_bound=1)
 IMPL = flags.DEFINE_enum("impl", "auto", ["auto", "ref", "custom"], "Op implementation.")
+MIXED = flags.DEFINE_boolean("mixed_precision", None, "Float16 in the 4 highest resolutions with "
+                             "activations clamped to 256 (default: the preset's choice on GPUs, "
+                             "off on CPUs, where float16 is emulated).")
 RESUME = flags.DEFINE_string("resume", None, "Start from a checkpoint (file prefix or folder) of "
                              "another run, or fine-tune an official TF1 network pickle (.pkl).")
 flags.mark_flags_as_required(["outdir"])
@@ -46,7 +49,7 @@ def main(argv):
                          snap=SNAP.value, mirror=MIRROR.value, seed=SEED.value,
                          fmap_base=FMAP_BASE.value, fmap_max=FMAP_MAX.value,
                          latent_size=LATENT.value, mapping_layers=MAPPING.value, impl=IMPL.value,
-                         resume=RESUME.value)
+                         resume=RESUME.value, mixed_precision=MIXED.value)
     try:
         run = TrainingRun(options)
     except (FileNotFoundError, ValueError) as error:

@@ -52,6 +52,7 @@ class RunOptions:
     mapping_layers: int | None = None
     impl: str = "auto"
     resume: str | None = None
+    mixed_precision: bool | None = None
 
 
 def choose_strategy():
@@ -69,6 +70,12 @@ def _preset(options, resolution, replicas):
                  "channel_max": options.fmap_max, "z_dim": options.latent_size,
                  "w_dim": options.latent_size, "mapping_layers": options.mapping_layers,
                  "channel_base": None if options.fmap_base is None else 2 * options.fmap_base}
+    mixed = options.mixed_precision
+    if mixed is None and not tf.config.list_logical_devices("GPU"):
+        mixed = False  # float16 is emulated, slow, on CPUs: keep the presets' fp16 for GPUs
+    if mixed is not None:  # stylegan2-ada's: 4 float16 resolutions, clamp 256
+        overrides["num_fp16_res"] = 4 if mixed else 0
+        preset = dataclasses.replace(preset, conv_clamp=256.0 if mixed else None)
     return dataclasses.replace(preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
