@@ -290,14 +290,20 @@ class SynthesisLayer(keras.layers.Layer):
                                                   initializer="zeros")
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
-    def call(self, x, w, noise_mode="random", fused_modconv=None):
+    def call(self, x, w, noise_mode="random", fused_modconv=None, noise_seed=None):
+        """noise_seed: optional int32 [2]; "random" noise is then drawn statelessly from it."""
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}. Received: {noise_mode!r}")
         x = self.conv(x, w, fused_modconv=fused_modconv)
         if self.use_noise and noise_mode != "none":
             if noise_mode == "random":
                 shape = tf.shape(x)
-                noise = tf.random.normal([shape[0], shape[1], shape[2], 1], dtype=x.dtype)
+                noise_shape = [shape[0], shape[1], shape[2], 1]
+                if noise_seed is None:
+                    noise = tf.random.normal(noise_shape, dtype=x.dtype)
+                else:  # a different stream per layer: offset by resolution and position
+                    layer_seed = noise_seed + [0, self.resolution * 2 + self.up]
+                    noise = tf.cast(tf.random.stateless_normal(noise_shape, layer_seed), x.dtype)
             else:
                 noise = tf.cast(self.noise_const, x.dtype)
             x = x + noise * tf.cast(self.noise_strength, x.dtype)
@@ -428,8 +434,10 @@ class SynthesisBlock(keras.layers.Layer):
         if self.torgb is not None:
             self.torgb.build()
 
-    def call(self, x, img, ws, noise_mode="random", fused_modconv=None):
+    def call(self, x, img, ws, noise_mode="random", fused_modconv=None, noise_seed=None):
         dtype = tf.float16 if self.use_fp16 else tf.as_dtype(self.compute_dtype)
+        layer_args = {"noise_mode": noise_mode, "fused_modconv": fused_modconv,
+                      "noise_seed": noise_seed}
         w_index = 0
         if self.in_channels == 0:
             batch = tf.shape(ws)[0]
@@ -437,17 +445,17 @@ class SynthesisBlock(keras.layers.Layer):
         else:
             x = tf.cast(x, dtype)
         if self.in_channels == 0:
-            x = self.conv1(x, ws[:, 0], noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x = self.conv1(x, ws[:, 0], **layer_args)
             w_index = 1
         elif self.architecture == "resnet":
             y = self.skip(x)
-            x = self.conv0(x, ws[:, 0], noise_mode=noise_mode, fused_modconv=fused_modconv)
-            x = self.conv1(x, ws[:, 1], noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x = self.conv0(x, ws[:, 0], **layer_args)
+            x = self.conv1(x, ws[:, 1], **layer_args)
             x = (x + y) * tf.cast(np.sqrt(0.5), dtype)
             w_index = 2
         else:
-            x = self.conv0(x, ws[:, 0], noise_mode=noise_mode, fused_modconv=fused_modconv)
-            x = self.conv1(x, ws[:, 1], noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x = self.conv0(x, ws[:, 0], **layer_args)
+            x = self.conv1(x, ws[:, 1], **layer_args)
             w_index = 2
         if img is not None:
             img = upsample2d(img, self._filter, impl=self.impl)
@@ -522,7 +530,8 @@ class SynthesisNetwork(keras.layers.Layer):
         for block in self.blocks:
             block.build()
 
-    def call(self, ws, noise_mode="random", fused_modconv=None):
+    def call(self, ws, noise_mode="random", fused_modconv=None, noise_seed=None):
+        """noise_seed: optional int32 [2] making "random" noise a function of the seed."""
         ws = tf.convert_to_tensor(ws)
         if ws.shape.rank != 3 or (ws.shape[1] is not None and ws.shape[1] != self.num_ws) or (
                 ws.shape[2] is not None and ws.shape[2] != self.w_dim):
@@ -534,7 +543,7 @@ class SynthesisNetwork(keras.layers.Layer):
         for block in self.blocks:
             count = block.num_conv + block.num_torgb
             x, img = block(x, img, ws[:, w_index:w_index + count], noise_mode=noise_mode,
-                           fused_modconv=fused_modconv)
+                           fused_modconv=fused_modconv, noise_seed=noise_seed)
             w_index += block.num_conv
         return tf.cast(img, tf.float32)
 

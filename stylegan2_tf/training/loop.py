@@ -147,7 +147,7 @@ class TrainingRun:
                                 pl_weight=self.preset.pl_weight,
                                 style_mixing_prob=self.preset.style_mixing_prob,
                                 lrate=self.preset.lrate, ema_kimg=self.preset.ema_kimg,
-                                ema_rampup=self.preset.ema_rampup)
+                                ema_rampup=self.preset.ema_rampup, seed=options.seed)
         self.trainer = Trainer(self.G, self.D, self.G_ema, config, self.strategy)
         self._write_networks_file()
         with self.strategy.scope():

@@ -11,20 +11,21 @@ by the global batch, so replicas add up to the mean.
 import tensorflow as tf
 
 
-def mixed_ws(G, z, c, style_mixing_prob=0.0, update_w_avg=True, seed=None):
+def mixed_ws(G, z, c, seed, style_mixing_prob=0.0, update_w_avg=True):
     """ws [N, num_ws, w_dim] for latents z, with style-mixing regularization.
 
     With probability style_mixing_prob, the ws from a random cutoff in
-    [1, num_ws) on come from a second latent (official style mixing).
+    [1, num_ws) on come from a second latent (official style mixing); the
+    draws are a function of `seed` (int32 [2]).
     """
     ws = G.mapping(z, c, update_w_avg=update_w_avg)
     if style_mixing_prob > 0:
         num_ws = G.num_ws
-        seeds = tf.random.uniform([3], maxval=2**31 - 1, dtype=tf.int32, seed=seed)
-        cutoff = tf.random.stateless_uniform([], [seeds[0], 1], 1, num_ws, dtype=tf.int32)
-        mix = tf.random.stateless_uniform([], [seeds[1], 2]) < style_mixing_prob
+        cutoff_seed, mix_seed, z_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+        cutoff = tf.random.stateless_uniform([], cutoff_seed, 1, num_ws, dtype=tf.int32)
+        mix = tf.random.stateless_uniform([], mix_seed) < style_mixing_prob
         cutoff = tf.where(mix, cutoff, num_ws)
-        z2 = tf.random.stateless_normal(tf.shape(z), [seeds[2], 3])
+        z2 = tf.random.stateless_normal(tf.shape(z), z_seed)
         ws2 = G.mapping(z2, c)
         ws = tf.where((tf.range(num_ws) < cutoff)[tf.newaxis, :, tf.newaxis], ws, ws2)
     return ws
@@ -51,19 +52,21 @@ def r1_penalty(D, real_images, c, gamma):
     return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) * (gamma / 2)
 
 
-def path_length_penalty(G, ws, pl_mean, pl_weight, pl_decay):
+def path_length_penalty(G, ws, pl_mean, pl_weight, pl_decay, seed):
     """Path-length penalty per sample [N] and the updated running mean a.
 
     |J_w^T y| for ws [N, num_ws, w_dim] with y ~ N(0, 1) / sqrt(H W), averaged
     over the ws; the penalty is pl_weight * (length - a)^2 with
     a = lerp(pl_mean, mean(length), pl_decay). The caller stores the returned
-    mean (the official pl_mean_var).
+    mean (the official pl_mean_var). Noise is a function of `seed` (int32 [2]).
     """
+    noise_seed, projection_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     with tf.GradientTape() as tape:
         tape.watch(ws)
-        images = G.synthesis(ws, noise_mode="random")
+        images = G.synthesis(ws, noise_mode="random", noise_seed=noise_seed)
         shape = tf.shape(images)
-        noise = tf.random.normal(shape) / tf.sqrt(tf.cast(shape[1] * shape[2], tf.float32))
+        noise = tf.random.stateless_normal(shape, projection_seed) / tf.sqrt(
+            tf.cast(shape[1] * shape[2], tf.float32))
         projected = tf.reduce_sum(images * noise)
     grads = tape.gradient(projected, ws)  # [N, num_ws, w_dim]
     lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))  # [N]

@@ -8,7 +8,9 @@ and betas of each network corrected by interval / (interval + 1)), then the
 G EMA update. Every phase is one tf.function around `strategy.run`; losses are
 summed per replica and divided by the global batch, so gradients all-reduce to
 the batch mean. A phase whose gradients are not finite on any replica is not
-applied and is counted in `skipped_steps`.
+applied and is counted in `skipped_steps`. Every random draw (style mixing,
+synthesis noise, path-length projections) is stateless, keyed by (seed,
+step, phase, replica), so a resumed run continues exactly as an uninterrupted one.
 """
 
 import dataclasses
@@ -42,6 +44,7 @@ class TrainingConfig:
     epsilon: float = 1e-8
     ema_kimg: float = 10.0
     ema_rampup: float | None = None
+    seed: int = 0
 
 
 def lazy_adam(config, reg_interval):
@@ -120,6 +123,12 @@ class Trainer:
 
     # Phases, in replica context. Each returns this replica's share of the loss.
 
+    def _phase_seed(self, phase_index, part=0):
+        """int32 [2] seed of a phase of this step on this replica."""
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return tf.stack([tf.cast(self.config.seed + 1_000_003 * replica, tf.int32),
+                         tf.cast(self.step * 16 + phase_index * 4 + part, tf.int32)])
+
     def _fake_inputs(self, z, real_c, shrink=1):
         """The first 1/shrink of z, and labels for the fakes: the real labels, rolled by one."""
         n = tf.shape(z)[0] // shrink
@@ -132,8 +141,8 @@ class Trainer:
     def _g_main_replica(self, real_images, real_c, z):
         z, c = self._fake_inputs(z, real_c)
         with tf.GradientTape() as tape:
-            ws = losses.mixed_ws(self.G, z, c, self.config.style_mixing_prob)
-            images = self.G.synthesis(ws, noise_mode="random")
+            ws = losses.mixed_ws(self.G, z, c, self._phase_seed(0), self.config.style_mixing_prob)
+            images = self.G.synthesis(ws, noise_mode="random", noise_seed=self._phase_seed(0, 1))
             loss = tf.reduce_sum(losses.g_main_loss(self.D, images, c)) / self.config.batch
         self._apply(tape, loss, self.G, self.G_opt)
         return loss
@@ -141,9 +150,11 @@ class Trainer:
     def _g_reg_replica(self, real_images, real_c, z):
         z, c = self._fake_inputs(z, real_c, self.config.pl_batch_shrink)
         with tf.GradientTape() as tape:
-            ws = losses.mixed_ws(self.G, z, c, self.config.style_mixing_prob, update_w_avg=False)
+            ws = losses.mixed_ws(self.G, z, c, self._phase_seed(1), self.config.style_mixing_prob,
+                                 update_w_avg=False)
             penalty, new_mean = losses.path_length_penalty(
-                self.G, ws, self.pl_mean, self.config.pl_weight, self.config.pl_decay)
+                self.G, ws, self.pl_mean, self.config.pl_weight, self.config.pl_decay,
+                self._phase_seed(1, 1))
             batch = self.config.batch // self.config.pl_batch_shrink
             loss = tf.reduce_sum(penalty) / batch * self.config.g_reg_interval
         self.pl_mean.assign(new_mean)
@@ -152,8 +163,10 @@ class Trainer:
 
     def _d_main_replica(self, real_images, real_c, z):
         z, c = self._fake_inputs(z, real_c)
-        ws = losses.mixed_ws(self.G, z, c, self.config.style_mixing_prob, update_w_avg=False)
-        fake_images = tf.stop_gradient(self.G.synthesis(ws, noise_mode="random"))
+        ws = losses.mixed_ws(self.G, z, c, self._phase_seed(2), self.config.style_mixing_prob,
+                             update_w_avg=False)
+        fake_images = tf.stop_gradient(
+            self.G.synthesis(ws, noise_mode="random", noise_seed=self._phase_seed(2, 1)))
         with tf.GradientTape() as tape:
             per_sample = losses.d_main_loss(self.D, real_images, fake_images,
                                             self._labels(real_c), c)

@@ -114,3 +114,23 @@ def test_two_replicas_give_the_same_update_as_one():
     line = next(x for x in out.stdout.splitlines() if x.startswith("MAXDIFF"))
     diff, scale = map(float, line.split()[1:])
     assert diff <= 1e-4 * max(scale, 1.0), line
+
+
+def test_training_is_a_function_of_the_seed():
+    """Same initial weights, batches and seed -> the same weights (noise, mixing, PL included)."""
+    results = []
+    for seed in (5, 5, 6):
+        G, D, G_ema = tiny_networks()
+        if results:
+            for model, weights in zip((G, D, G_ema), results[0][1]):
+                model.set_weights(weights)
+        else:
+            initial = [m.get_weights() for m in (G, D, G_ema)]
+        trainer = Trainer(G, D, G_ema, TrainingConfig(batch=4, seed=seed, g_reg_interval=1,
+                                                      d_reg_interval=1))
+        for i in range(2):
+            trainer.train_step(*batch(seed=i))
+        results.append((np.concatenate([w.numpy().ravel() for w in G.trainable_weights]),
+                        initial))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert not np.array_equal(results[0][0], results[2][0])
