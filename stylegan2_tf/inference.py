@@ -96,6 +96,27 @@ def style_mix(G, row_seeds, col_seeds, styles, truncation_psi=1.0, noise_mode="c
     return draw(row_ws), draw(col_ws), mixes.reshape(len(row_seeds), len(col_seeds), *mixes.shape[1:])
 
 
+def truncation_sweep(G, seeds, psis, truncation_cutoff=None, noise_mode="const", class_idx=None):
+    """uint8 images [len(seeds), len(psis), R, R, C]: each seed at each truncation psi.
+
+    psi 0 draws the average image (w_avg) for every seed; psi 1 the untruncated one.
+    """
+    rows = [generate_images(G, seeds, psi, truncation_cutoff, noise_mode, class_idx)
+            for psi in psis]
+    return np.stack(rows, axis=1)
+
+
+def parse_floats(text, name="value"):
+    """'-1,0,0.5,1' -> [-1.0, 0.0, 0.5, 1.0]; raises ValueError naming `name`."""
+    try:
+        values = [float(part) for part in str(text).split(",")]
+    except ValueError as error:
+        raise ValueError(f"{name}: expected comma-separated numbers, got {text!r}") from error
+    if not values or not all(np.isfinite(values)):
+        raise ValueError(f"{name}: expected finite numbers, got {text!r}")
+    return values
+
+
 def image_grid(images, columns):
     """[N, H, W, C] uint8 -> one [rows * H, columns * W, C] image (blank cells black)."""
     images = np.asarray(images)

@@ -64,3 +64,20 @@ def test_generate_bad_flags(args, message):
     result = run("generate.py", *args)
     assert result.returncode != 0 and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_truncation_sweep(tmp_path):
+    result = run("truncation_sweep.py", f"--network={FIXTURES / 'stylegan2_config_f_tiny.pkl'}",
+                 "--seeds=0-2", "--psis=1,0,0.7", f"--outdir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    assert grid.shape == (3 * 32, 3 * 32, 3)
+    cells = grid.reshape(3, 32, 3, 32, 3).transpose(0, 2, 1, 3, 4)  # [seed, psi, H, W, C]
+    np.testing.assert_array_equal(cells[0, 1], cells[2, 1])  # psi 0: the average image
+    reference = np.load(FIXTURES / "stylegan2_config_f_tiny_reference.npz")
+    for seed in range(3):  # psi 1 and 0.7 are NVIDIA's images
+        assert np.abs(cells[seed, 0].astype(int) - reference["img_uint8_psi1"][seed]).max() <= 1
+        assert np.abs(cells[seed, 2].astype(int) - reference["img_uint8_psi07"][seed]).max() <= 1
+    bad = run("truncation_sweep.py", f"--network={FIXTURES / 'stylegan2_config_f_tiny.pkl'}",
+              "--psis=1,x", f"--outdir={tmp_path}")
+    assert bad.returncode != 0 and "--psis: expected comma-separated numbers" in bad.stderr
