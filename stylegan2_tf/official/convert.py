@@ -42,6 +42,20 @@ def _kwargs_reader(static_kwargs, where):
     return kwarg, check
 
 
+def _open_state(state, kind):
+    """(where, kwarg, check, variables, resolution) for converting one network state."""
+    where = f"{kind} {state.name!r} ({state.build_func_name})"
+    kwarg, check = _kwargs_reader(state.static_kwargs, where)
+    return where, kwarg, check, _flat_variables(state), int(kwarg("resolution", 1024))
+
+
+def _require_defaults(kwarg, where, state, defaults):
+    """Refuses official settings we do not implement: {name: the only supported value}."""
+    for name, expected in defaults.items():
+        if kwarg(name, expected) != expected:
+            raise OfficialPickleError(f"{where}: {name}={state.static_kwargs[name]!r} is not supported")
+
+
 def _flat_variables(state, prefix=""):
     """{"mapping/Dense0/weight": array, ...} over a network and its components."""
     variables = {prefix + name: value for name, value in state.variables.items()}
@@ -150,10 +164,7 @@ def generator_from_state(state, impl="auto", force_fp32=False):
     force_fp32: compute every block in float32 even where the network asks for
     float16 (stylegan2-ada's num_fp16_res), as NVIDIA's force_fp32 does.
     """
-    where = f"generator {state.name!r} ({state.build_func_name})"
-    kwarg, check = _kwargs_reader(state.static_kwargs, where)
-    variables = _flat_variables(state)
-    resolution = int(kwarg("resolution", 1024))
+    where, kwarg, check, variables, resolution = _open_state(state, "generator")
     architecture = kwarg("architecture", "skip")
     if _rename_lod_layers(variables, "synthesis/", "ToRGB", resolution):
         architecture = "orig"
@@ -186,10 +197,8 @@ def generator_from_state(state, impl="auto", force_fp32=False):
         },
         impl=impl,
     )
-    for name, expected in (("fmap_decay", 1.0), ("fmap_min", 1), ("use_noise", True),
-                           ("nonlinearity", "lrelu"), ("normalize_latents", True)):
-        if kwarg(name, expected) != expected:
-            raise OfficialPickleError(f"{where}: {name}={state.static_kwargs[name]!r} is not supported")
+    _require_defaults(kwarg, where, state, {"fmap_decay": 1.0, "fmap_min": 1, "use_noise": True,
+                                            "nonlinearity": "lrelu", "normalize_latents": True})
     check()
     _fill(G, variables, _generator_table(variables), where)
     return G
@@ -219,10 +228,7 @@ def discriminator_from_state(state, impl="auto", force_fp32=False):
     label embedding and projection when the pickle has `LabelEmbed`, else the
     official per-class output dot the label.
     """
-    where = f"discriminator {state.name!r} ({state.build_func_name})"
-    kwarg, check = _kwargs_reader(state.static_kwargs, where)
-    variables = _flat_variables(state)
-    resolution = int(kwarg("resolution", 1024))
+    where, kwarg, check, variables, resolution = _open_state(state, "discriminator")
     architecture = kwarg("architecture", "resnet")
     if _rename_lod_layers(variables, "", "FromRGB", resolution):
         architecture = "orig"
@@ -249,9 +255,8 @@ def discriminator_from_state(state, impl="auto", force_fp32=False):
         settings["cmap_dim"] = mapping_fmaps
         settings["mapping_kwargs"] = {"num_layers": int(mapping_layers),
                                       "lr_multiplier": float(mapping_lrmul)}
-    for name, expected in (("fmap_decay", 1.0), ("fmap_min", 1), ("nonlinearity", "lrelu")):
-        if kwarg(name, expected) != expected:
-            raise OfficialPickleError(f"{where}: {name}={state.static_kwargs[name]!r} is not supported")
+    _require_defaults(kwarg, where, state, {"fmap_decay": 1.0, "fmap_min": 1,
+                                            "nonlinearity": "lrelu"})
     img_channels = int(kwarg("num_channels", 3))
     check()
     D = Discriminator(c_dim, resolution, img_channels, impl=impl, **settings)
