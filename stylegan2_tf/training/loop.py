@@ -128,6 +128,7 @@ class TrainingRun:
         self.preset = _preset(options, metadata["resolution"], replicas)
         c_dim, channels = metadata["label_size"], metadata["channels"]
         saved_networks = self._saved_networks_file()
+        keras.utils.set_random_seed(options.seed)  # --seed also fixes the initial weights
         with self.strategy.scope():
             if saved_networks is not None:
                 self.G, self.D, self.G_ema = self._networks_from_file(saved_networks)
