@@ -134,21 +134,26 @@ def benchmark_ops(batch, repeats):
     return results, overhead
 
 
-def benchmark_generate(batch, repeats):
-    """{"g_fwd_img_per_s": ..., ...} for the generator forward pass."""
+def _flag_generator(impl, fused_modconv=False):
+    """An unconditional RGB Generator of the size the flags give (official TF1 names)."""
     from stylegan2_tf.networks.generator import Generator
 
+    return Generator(LATENT_SIZE.value, 0, LATENT_SIZE.value, RESOLUTION.value, 3,
+                     mapping_kwargs={"num_layers": MAPPING_LAYERS.value},
+                     synthesis_kwargs={"channel_base": 2 * FMAP_BASE.value,
+                                       "channel_max": FMAP_MAX.value,
+                                       "fused_modconv": fused_modconv},
+                     impl=impl)
+
+
+def benchmark_generate(batch, repeats):
+    """{"g_fwd_img_per_s": ..., ...} for the generator forward pass."""
     impl = IMPL.value
     if XLA.value:
         if impl == "custom":
             raise app.UsageError("--xla compiles the reference ops; --impl=custom cannot be compiled")
         impl = "ref"
-    G = Generator(LATENT_SIZE.value, 0, LATENT_SIZE.value, RESOLUTION.value, 3,
-                  mapping_kwargs={"num_layers": MAPPING_LAYERS.value},
-                  synthesis_kwargs={"channel_base": 2 * FMAP_BASE.value,
-                                    "channel_max": FMAP_MAX.value,
-                                    "fused_modconv": FUSED.value},
-                  impl=impl)
+    G = _flag_generator(impl, fused_modconv=FUSED.value)
     forward = tf.function(lambda z: G(z, noise_mode="const"), jit_compile=XLA.value)
     z = tf.constant(np.random.RandomState(0).randn(batch, LATENT_SIZE.value).astype(np.float32))
     seconds = _best_ms(forward, [z], repeats) / 1e3
@@ -163,19 +168,12 @@ def benchmark_generate(batch, repeats):
 def benchmark_train(batch, repeats):
     """{"train_iter_s": ..., per-phase seconds} for one iteration of all four phases."""
     from stylegan2_tf.networks.discriminator import Discriminator
-    from stylegan2_tf.networks.generator import Generator
     from stylegan2_tf.training.trainer import Trainer, TrainingConfig
 
     if XLA.value:
         raise app.UsageError("--xla is not supported by the train benchmark")
     size = {"channel_base": 2 * FMAP_BASE.value, "channel_max": FMAP_MAX.value}
-
-    def generator():
-        return Generator(LATENT_SIZE.value, 0, LATENT_SIZE.value, RESOLUTION.value, 3,
-                         mapping_kwargs={"num_layers": MAPPING_LAYERS.value},
-                         synthesis_kwargs=size, impl=IMPL.value)
-
-    G, G_ema = generator(), generator()
+    G, G_ema = _flag_generator(IMPL.value), _flag_generator(IMPL.value)
     D = Discriminator(0, RESOLUTION.value, 3, mbstd_group_size=min(4, batch), impl=IMPL.value,
                       **size)
     trainer = Trainer(G, D, G_ema, TrainingConfig(batch=batch, lrate=0.0025))
