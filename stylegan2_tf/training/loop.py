@@ -181,7 +181,9 @@ class TrainingRun:
     def _networks_from_file(self, path):
         configs = json.loads(Path(path).read_text())
         build = keras.saving.deserialize_keras_object
-        return build(configs["G"]), build(configs["D"]), build(configs["G"])
+        G, D, G_ema = build(configs["G"]), build(configs["D"]), build(configs["G"])
+        G_ema.set_weights(G.get_weights())  # as a new run starts, before any snapshot restores
+        return G, D, G_ema
 
     def _write_networks_file(self):
         path = self.outdir / NETWORKS_FILE
