@@ -15,6 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 
+from stylegan2_tf.cli import define_weights_flags
+from stylegan2_tf.metrics.evaluate import parse_metrics
 from stylegan2_tf.networks.presets import PRESET_NAMES
 from stylegan2_tf.training.loop import RunOptions, TrainingRun
 
@@ -38,18 +40,31 @@ MIXED = flags.DEFINE_boolean("mixed_precision", None, "Float16 in the 4 highest 
                              "off on CPUs, where float16 is emulated).")
 RESUME = flags.DEFINE_string("resume", None, "Start from a checkpoint (file prefix or folder) of "
                              "another run, or fine-tune an official TF1 network pickle (.pkl).")
+XLA = flags.DEFINE_boolean("xla", False, "Compile the training steps with XLA (uses the reference "
+                           "ops; on CPUs usually slower, try it on GPUs).")
+METRICS = flags.DEFINE_string("metrics", "", "Metrics of G_ema at each snapshot, comma-separated "
+                              "(e.g. fid50k_full,kid50k_full,pr50k3_full,ppl_wend,swd).")
+METRIC_CACHE = flags.DEFINE_string("metric_cache", None, "Dataset feature cache for --metrics "
+                                   "(default: $STYLEGAN2_CACHE or ~/.cache/stylegan2_tf/metrics).")
+weights_flags = define_weights_flags()
 flags.mark_flags_as_required(["outdir"])
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        metrics = parse_metrics(METRICS.value)
+    except ValueError as error:
+        raise app.UsageError(f"--metrics: {error}") from error
     options = RunOptions(outdir=OUTDIR.value, data=DATA.value, cfg=CFG.value, batch=BATCH.value,
                          gamma=GAMMA.value, kimg=KIMG.value, kimg_per_tick=TICK.value,
                          snap=SNAP.value, mirror=MIRROR.value, seed=SEED.value,
                          fmap_base=FMAP_BASE.value, fmap_max=FMAP_MAX.value,
                          latent_size=LATENT.value, mapping_layers=MAPPING.value, impl=IMPL.value,
-                         resume=RESUME.value, mixed_precision=MIXED.value)
+                         resume=RESUME.value, mixed_precision=MIXED.value, xla=XLA.value,
+                         metrics=tuple(spec.name for spec in metrics), metric_weights=weights_flags(),
+                         metric_cache=METRIC_CACHE.value)
     try:
         run = TrainingRun(options)
     except (FileNotFoundError, ValueError) as error:

@@ -62,3 +62,18 @@ def save_network(networks, folder):
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)
+
+
+def rebuilt_generator(G, impl=None, float32=False):
+    """A new Generator with G's weights: using op implementation `impl` (None: G's), and
+    computing every block in float32 when `float32` (no num_fp16_res), as NVIDIA's force_fp32."""
+    from stylegan2_tf.networks.generator import Generator
+
+    config = G.get_config()
+    if impl is not None:
+        config["impl"] = impl
+    if float32:
+        config["synthesis_kwargs"] = {**config["synthesis_kwargs"], "num_fp16_res": 0}
+    copy = Generator.from_config(config)
+    copy.set_weights(G.get_weights())
+    return copy

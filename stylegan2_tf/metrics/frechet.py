@@ -14,7 +14,6 @@ def feature_statistics(features):
 
 def frechet_distance(mu1, sigma1, mu2, sigma2):
     """|mu1 - mu2|^2 + tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2)), >= 0."""
-    covmean, _ = scipy.linalg.sqrtm(np.dot(sigma1, sigma2), disp=False)
-    covmean = np.real(covmean)
+    covmean = np.real(scipy.linalg.sqrtm(np.dot(sigma1, sigma2)))
     distance = np.sum(np.square(mu1 - mu2)) + np.trace(sigma1 + sigma2 - 2 * covmean)
     return float(max(distance, 0.0))

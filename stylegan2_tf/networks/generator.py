@@ -22,6 +22,7 @@ from stylegan2_tf.networks.layers import (
 from stylegan2_tf.ops import bias_act, setup_filter, upsample2d
 
 NOISE_MODES = ("random", "const", "none")
+RNG_ALG = "philox"  # stateless draws: the same numbers on CPU, GPU and under XLA
 ARCHITECTURES = ("orig", "skip", "resnet")
 
 
@@ -303,7 +304,7 @@ class SynthesisLayer(keras.layers.Layer):
                     noise = tf.random.normal(noise_shape, dtype=x.dtype)
                 else:  # a different stream per layer: offset by resolution and position
                     layer_seed = noise_seed + [0, self.resolution * 2 + self.up]
-                    noise = tf.cast(tf.random.stateless_normal(noise_shape, layer_seed), x.dtype)
+                    noise = tf.cast(tf.random.stateless_normal(noise_shape, layer_seed, alg=RNG_ALG), x.dtype)
             else:
                 noise = tf.cast(self.noise_const, x.dtype)
             x = x + noise * tf.cast(self.noise_strength, x.dtype)

@@ -23,6 +23,7 @@ from stylegan2_tf.data.builtin import digits_dataset
 from stylegan2_tf.data.pipeline import make_dataset
 from stylegan2_tf.data.records import read_metadata
 from stylegan2_tf.inference import image_grid, save_png, to_uint8
+from stylegan2_tf.metrics.evaluate import Evaluator, check_weights, parse_metrics
 from stylegan2_tf.network_io import save_network
 from stylegan2_tf.networks.presets import build_discriminator, build_generator, resolve_preset
 from stylegan2_tf.official.convert import load_official
@@ -53,6 +54,19 @@ class RunOptions:
     impl: str = "auto"
     resume: str | None = None
     mixed_precision: bool | None = None
+    xla: bool = False
+    metrics: tuple = ()
+    metric_weights: dict = dataclasses.field(default_factory=dict)
+    metric_cache: str | None = None
+
+
+def network_impl(options):
+    """The op implementation the networks use: the reference ops under XLA, which cannot compile ours."""
+    if not options.xla:
+        return options.impl
+    if options.impl == "custom":
+        raise ValueError("--xla compiles the reference ops; it cannot be used with --impl=custom")
+    return "ref"
 
 
 def choose_strategy():
@@ -119,6 +133,10 @@ class TrainingRun:
         self.strategy = strategy or choose_strategy()
         self.chief = is_chief(self.strategy)
         self.log = log if self.chief else (lambda line: None)
+        self.impl = network_impl(options)
+        self.metric_specs = parse_metrics(",".join(options.metrics))
+        check_weights(self.metric_specs, options.metric_weights)  # fail now, not at the 1st snapshot
+        self.evaluator = None
         self.outdir.mkdir(parents=True, exist_ok=True)
         builtin = self.outdir / ("builtin-data" if self.chief else
                                  f".builtin-data-worker{self.strategy.cluster_resolver.task_id}")
@@ -136,19 +154,20 @@ class TrainingRun:
                 self.G, self.D, self.G_ema = self._official_networks(options.resume, metadata)
             else:
                 self.G = build_generator(self.preset, metadata["resolution"], channels, c_dim,
-                                         options.impl)
+                                         self.impl)
                 self.G_ema = build_generator(self.preset, metadata["resolution"], channels, c_dim,
-                                             options.impl)
+                                             self.impl)
                 self.G_ema.set_weights(self.G.get_weights())
                 self.D = build_discriminator(self.preset, metadata["resolution"], channels, c_dim,
-                                             options.impl,
+                                             self.impl,
                                              mbstd_group_size=min(self.preset.mbstd_group_size,
                                                                   self.preset.batch // replicas))
         config = TrainingConfig(batch=self.preset.batch, r1_gamma=self.preset.gamma,
                                 pl_weight=self.preset.pl_weight,
                                 style_mixing_prob=self.preset.style_mixing_prob,
                                 lrate=self.preset.lrate, ema_kimg=self.preset.ema_kimg,
-                                ema_rampup=self.preset.ema_rampup, seed=options.seed)
+                                ema_rampup=self.preset.ema_rampup, seed=options.seed,
+                                xla=options.xla)
         self.trainer = Trainer(self.G, self.D, self.G_ema, config, self.strategy)
         self._write_networks_file()
         with self.strategy.scope():
@@ -180,6 +199,8 @@ class TrainingRun:
 
     def _networks_from_file(self, path):
         configs = json.loads(Path(path).read_text())
+        for name in ("G", "D"):  # this run's op implementation, whatever the recorded one
+            configs[name]["config"]["impl"] = self.impl
         build = keras.saving.deserialize_keras_object
         G, D, G_ema = build(configs["G"]), build(configs["D"]), build(configs["G"])
         G_ema.set_weights(G.get_weights())  # as a new run starts, before any snapshot restores
@@ -196,7 +217,7 @@ class TrainingRun:
 
     def _official_networks(self, pickle_path, metadata):
         """(G, D, G_ema) of an official pickle, to fine-tune; must fit the dataset."""
-        nets = load_official(pickle_path, impl=self.options.impl)
+        nets = load_official(pickle_path, impl=self.impl)
         G_ema = nets["G_ema"]
         expected = (metadata["resolution"], metadata["channels"], metadata["label_size"])
         found = (G_ema.img_resolution, G_ema.img_channels, G_ema.c_dim)
@@ -294,3 +315,24 @@ class TrainingRun:
         with self.summary.as_default(step=int(self.trainer.images_seen.numpy())):
             tf.summary.image("samples", grid[np.newaxis], max_outputs=1)
         self.log(f"snapshot {path}")
+        if self.metric_specs:
+            self.measure(path)
+
+    def measure(self, snapshot):
+        """Evaluates G_ema on --metrics; one line each to the log, metric-<name>.jsonl, TensorBoard."""
+        if self.evaluator is None:
+            self.evaluator = Evaluator(self.data_dir, self.options.metric_weights,
+                                       self.options.metric_cache, progress=False)
+        step = int(self.trainer.images_seen.numpy())
+        for spec in self.metric_specs:
+            results = self.evaluator.evaluate(self.G_ema, [spec])[spec.name]
+            seconds = results.pop("time_s")
+            line = {"metric": spec.name, "results": results, "total_time": seconds,
+                    "kimg": round(self.kimg(), 3), "snapshot": snapshot}
+            with (self.outdir / f"metric-{spec.name}.jsonl").open("a") as f:
+                f.write(json.dumps(line) + "\n")
+            with self.summary.as_default(step=step):
+                for key, value in results.items():
+                    tf.summary.scalar(f"metrics/{key}", value)
+            values = " ".join(f"{key} {value:.4f}" for key, value in results.items())
+            self.log(f"metric {values} ({seconds:.1f} s)")

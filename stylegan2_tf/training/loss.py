@@ -10,6 +10,8 @@ by the global batch, so replicas add up to the mean.
 
 import tensorflow as tf
 
+from stylegan2_tf.networks.generator import RNG_ALG
+
 
 def mixed_ws(G, z, c, seed, style_mixing_prob=0.0, update_w_avg=True):
     """ws [N, num_ws, w_dim] for latents z, with style-mixing regularization.
@@ -21,11 +23,11 @@ def mixed_ws(G, z, c, seed, style_mixing_prob=0.0, update_w_avg=True):
     ws = G.mapping(z, c, update_w_avg=update_w_avg)
     if style_mixing_prob > 0:
         num_ws = G.num_ws
-        cutoff_seed, mix_seed, z_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-        cutoff = tf.random.stateless_uniform([], cutoff_seed, 1, num_ws, dtype=tf.int32)
-        mix = tf.random.stateless_uniform([], mix_seed) < style_mixing_prob
+        cutoff_seed, mix_seed, z_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3, alg=RNG_ALG))
+        cutoff = tf.random.stateless_uniform([], cutoff_seed, 1, num_ws, dtype=tf.int32, alg=RNG_ALG)
+        mix = tf.random.stateless_uniform([], mix_seed, alg=RNG_ALG) < style_mixing_prob
         cutoff = tf.where(mix, cutoff, num_ws)
-        z2 = tf.random.stateless_normal(tf.shape(z), z_seed)
+        z2 = tf.random.stateless_normal(tf.shape(z), z_seed, alg=RNG_ALG)
         ws2 = G.mapping(z2, c)
         ws = tf.where((tf.range(num_ws) < cutoff)[tf.newaxis, :, tf.newaxis], ws, ws2)
     return ws
@@ -60,12 +62,12 @@ def path_length_penalty(G, ws, pl_mean, pl_weight, pl_decay, seed):
     a = lerp(pl_mean, mean(length), pl_decay). The caller stores the returned
     mean (the official pl_mean_var). Noise is a function of `seed` (int32 [2]).
     """
-    noise_seed, projection_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    noise_seed, projection_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2, alg=RNG_ALG))
     with tf.GradientTape() as tape:
         tape.watch(ws)
         images = G.synthesis(ws, noise_mode="random", noise_seed=noise_seed)
         shape = tf.shape(images)
-        noise = tf.random.stateless_normal(shape, projection_seed) / tf.sqrt(
+        noise = tf.random.stateless_normal(shape, projection_seed, alg=RNG_ALG) / tf.sqrt(
             tf.cast(shape[1] * shape[2], tf.float32))
         projected = tf.reduce_sum(images * noise)
     grads = tape.gradient(projected, ws)  # [N, num_ws, w_dim]

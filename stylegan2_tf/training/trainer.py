@@ -29,6 +29,8 @@ class TrainingConfig:
     r1_gamma: R1 weight; pl_weight, pl_decay, pl_batch_shrink: path-length penalty.
     ema_kimg: G EMA half-life in thousands of images; ema_rampup: None, or the
         fraction of images seen that the half-life may not exceed.
+    xla: compile each phase with XLA (jit_compile); the networks must use the
+        reference ops (impl="ref"), which XLA can compile.
     """
 
     batch: int = 32
@@ -45,6 +47,7 @@ class TrainingConfig:
     ema_kimg: float = 10.0
     ema_rampup: float | None = None
     seed: int = 0
+    xla: bool = False
 
 
 def lazy_adam(config, reg_interval):
@@ -81,7 +84,8 @@ class Trainer:
                                              aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
                                              name="skipped_steps")
         # tf.function around strategy.run (not inside it: apply_gradients all-reduces).
-        self._phases = {name: tf.function(self._distributed(getattr(self, f"_{name}_replica")))
+        self._phases = {name: tf.function(self._distributed(getattr(self, f"_{name}_replica")),
+                                          jit_compile=config.xla)
                         for name in ("g_main", "g_reg", "d_main", "d_reg")}
         self._ema = tf.function(self._update_ema)
 

@@ -1,0 +1,217 @@
+"""Pretrained networks the metrics and the projector need, loaded from local files.
+
+None of them ships with the library; each is read from a file named by a flag
+or, failing that, an environment variable:
+
+- Inception-v3 (FID, KID): `classify_image_graph_def.pb`, the frozen graph in
+  inception-2015-12-05.tgz (http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz),
+  the network of the original FID code (TTUR) and of NVIDIA's metrics. The .tgz
+  itself is accepted too. Env STYLEGAN2_INCEPTION.
+- VGG16 (precision and recall): Keras' ImageNet weights with the classifier,
+  `vgg16_weights_tf_dim_ordering_tf_kernels.h5`
+  (https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5);
+  features are the 4096 fc2 activations. Env STYLEGAN2_VGG16.
+- LPIPS (perceptual path length, projector): `net-lin_vgg_v0.1.pb`, LPIPS v0.1
+  on VGG16 frozen for TensorFlow (http://rail.eecs.berkeley.edu/models/lpips/net-lin_vgg_v0.1.pb,
+  from github.com/alexlee-gk/lpips-tensorflow), the distance NVIDIA's PPL uses.
+  Env STYLEGAN2_LPIPS.
+
+Feature extractors take uint8 images [N, H, W, C] (C = 1 or 3; grayscale is
+repeated to RGB) and return float32 features [N, D].
+"""
+
+import dataclasses
+import hashlib
+import os
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsFile:
+    """Where one pretrained network comes from: its flag, env variable, file name and URL."""
+
+    name: str
+    flag: str
+    env: str
+    file_name: str
+    url: str
+
+
+INCEPTION = WeightsFile(
+    "Inception-v3", "inception", "STYLEGAN2_INCEPTION", "classify_image_graph_def.pb",
+    "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz")
+VGG16 = WeightsFile(
+    "VGG16", "vgg16", "STYLEGAN2_VGG16", "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+    "vgg16_weights_tf_dim_ordering_tf_kernels.h5")
+LPIPS = WeightsFile(
+    "LPIPS (VGG16, v0.1)", "lpips", "STYLEGAN2_LPIPS", "net-lin_vgg_v0.1.pb",
+    "http://rail.eecs.berkeley.edu/models/lpips/net-lin_vgg_v0.1.pb")
+
+INCEPTION_INPUT, INCEPTION_OUTPUT = "ExpandDims:0", "pool_3:0"
+LPIPS_INPUTS, LPIPS_SIZE_LIMIT = ("0:0", "1:0"), 256
+VGG16_SIZE = 224
+
+
+class MissingWeightsError(FileNotFoundError):
+    """A metric needs a pretrained network whose file was not given or does not exist."""
+
+
+def resolve_weights(weights, path=None):
+    """The file of `weights`: `path`, else the environment variable; raises MissingWeightsError."""
+    path = path or os.environ.get(weights.env)
+    if not path:
+        raise MissingWeightsError(
+            f"{weights.name} weights are needed: download {weights.file_name} ({weights.url}) "
+            f"and pass --{weights.flag}=PATH or set {weights.env}=PATH")
+    if not Path(path).is_file():
+        raise MissingWeightsError(f"{weights.name} weights: {path} is not a file "
+                                  f"(expected {weights.file_name}, from {weights.url})")
+    return str(path)
+
+
+def file_identity(path):
+    """A short string naming the file's content (size and SHA-256 of its first and last MiB)."""
+    size = os.path.getsize(path)
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        digest.update(f.read(1 << 20))
+        f.seek(max(size - (1 << 20), 0))
+        digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureExtractor:
+    """uint8 images [N, H, W, C] -> float32 features [N, D]; `identity` keys cached statistics."""
+
+    name: str
+    identity: str
+    extract: Callable
+
+    def __call__(self, images):
+        images = tf.convert_to_tensor(images)
+        if images.dtype != tf.uint8 or images.shape.rank != 4 or images.shape[-1] not in (1, 3):
+            raise ValueError(f"{self.name}: expected uint8 images [N, H, W, 1 or 3], "
+                             f"got {images.dtype.name} {images.shape}")
+        if images.shape[-1] == 1:
+            images = tf.repeat(images, 3, axis=-1)
+        return np.asarray(self.extract(images), dtype=np.float32)
+
+
+def _read_graph_def(path, member_name):
+    """GraphDef from a .pb file, or from the member `member_name` of a .tgz/.tar.gz archive."""
+    if tarfile.is_tarfile(path):
+        with tarfile.open(path) as archive:
+            members = [m for m in archive.getmembers() if Path(m.name).name == member_name]
+            if not members:
+                raise ValueError(f"{path}: the archive holds no {member_name}")
+            data = archive.extractfile(members[0]).read()
+    else:
+        data = Path(path).read_bytes()
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        graph_def.ParseFromString(data)
+    except Exception as error:  # protobuf raises its own DecodeError
+        raise ValueError(f"{path} is not a TensorFlow GraphDef (.pb): {error}") from error
+    return graph_def
+
+
+def frozen_function(graph_def, input_names, output_name, input_specs, where):
+    """A TF2 function running the frozen `graph_def` from the tensors `input_names` to `output_name`.
+
+    The inputs replace the named tensors (input_map), so ops upstream of them
+    never run, and the batch size is free even where the graph was frozen for
+    one image.
+    """
+    names = {node.name for node in graph_def.node}
+    missing = [n for n in [*input_names, output_name] if n.split(":")[0] not in names]
+    if missing:
+        raise ValueError(f"{where}: the graph has no tensors {missing}; is it the right file?")
+
+    def body(*inputs):
+        (output,) = tf.compat.v1.import_graph_def(
+            graph_def, input_map=dict(zip(input_names, inputs)), return_elements=[output_name],
+            name="net")
+        return output
+
+    wrapped = tf.compat.v1.wrap_function(body, list(input_specs))
+    return wrapped.prune(feeds=wrapped.inputs, fetches=wrapped.outputs[0])
+
+
+def load_inception(path=None):
+    """FeatureExtractor of Inception-v3 pool_3 features [N, 2048] (FID, KID).
+
+    Images of any size are resized to 299x299 inside the graph (bilinear) and
+    scaled to [-1, 1] by it, exactly as the original FID code feeds it.
+    """
+    path = resolve_weights(INCEPTION, path)
+    graph_def = _read_graph_def(path, INCEPTION.file_name)
+    run = frozen_function(graph_def, [INCEPTION_INPUT], INCEPTION_OUTPUT,
+                          [tf.TensorSpec([None, None, None, 3], tf.float32)], path)
+
+    def extract(images):
+        features = run(tf.cast(images, tf.float32))
+        return tf.reshape(features, [tf.shape(features)[0], -1])
+
+    return FeatureExtractor("inception", f"inception-{file_identity(path)}", extract)
+
+
+def load_vgg16(path=None):
+    """FeatureExtractor of VGG16 fc2 activations [N, 4096] (precision and recall).
+
+    Images are area-resized to 224x224 and preprocessed as Keras' VGG16 expects
+    (BGR, ImageNet mean subtracted).
+    """
+    import keras
+
+    path = resolve_weights(VGG16, path)
+    try:
+        vgg = keras.applications.VGG16(include_top=True, weights=path)
+    except (ValueError, OSError) as error:
+        raise ValueError(f"{path}: not Keras' VGG16 weights with the classifier "
+                         f"({VGG16.file_name}): {error}") from error
+    features = keras.Model(vgg.input, vgg.get_layer("fc2").output)
+
+    @tf.function(reduce_retracing=True)
+    def extract(images):
+        x = tf.image.resize(tf.cast(images, tf.float32), [VGG16_SIZE, VGG16_SIZE], method="area")
+        return features(keras.applications.vgg16.preprocess_input(x), training=False)
+
+    return FeatureExtractor("vgg16", f"vgg16-{file_identity(path)}", extract)
+
+
+def load_lpips(path=None):
+    """LPIPS distance: fn(img0, img1) -> [N] float32, for float images [N, H, W, 3] in [-1, 1].
+
+    Differentiable with respect to both images (the projector minimizes it).
+    Grayscale images are repeated to RGB.
+    """
+    path = resolve_weights(LPIPS, path)
+    graph_def = _read_graph_def(path, LPIPS.file_name)
+    spec = tf.TensorSpec([None, 3, None, None], tf.float32)
+    run = frozen_function(graph_def, list(LPIPS_INPUTS), _last_op_output(graph_def),
+                          [spec, spec], path)
+
+    def distance(img0, img1):
+        img0, img1 = (tf.convert_to_tensor(x, tf.float32) for x in (img0, img1))
+        if img0.shape.rank != 4 or img0.shape != img1.shape and None not in img0.shape:
+            raise ValueError(f"LPIPS: expected two images [N, H, W, C] of one shape, got "
+                             f"{img0.shape} and {img1.shape}")
+        if img0.shape[-1] == 1:
+            img0, img1 = tf.repeat(img0, 3, axis=-1), tf.repeat(img1, 3, axis=-1)
+        result = run(tf.transpose(img0, [0, 3, 1, 2]), tf.transpose(img1, [0, 3, 1, 2]))
+        return tf.reshape(result, [-1])
+
+    return distance
+
+
+def _last_op_output(graph_def):
+    """Name of the first output of the graph's last node (where lpips-tensorflow's graphs end)."""
+    return f"{graph_def.node[-1].name}:0"
+
