@@ -40,7 +40,7 @@ FMAP_MAX = flags.DEFINE_integer("fmap_max", 128, "generate: most feature maps pe
 LATENT_SIZE = flags.DEFINE_integer("latent_size", 128, "generate: z and w size.", lower_bound=1)
 MAPPING_LAYERS = flags.DEFINE_integer("mapping_layers", 2, "generate: mapping layers.", lower_bound=1)
 IMPL = flags.DEFINE_enum("impl", "auto", ["auto", "ref", "custom"], "generate: op implementation.")
-XLA = flags.DEFINE_boolean("xla", False, "generate: compile with XLA (uses the reference ops).")
+XLA = flags.DEFINE_boolean("xla", False, "Compile with XLA (uses the reference ops).")
 FUSED = flags.DEFINE_boolean("fused_modconv", False, "generate: one grouped conv per layer.")
 MODES = ("ops", "generate", "train")
 
@@ -146,13 +146,18 @@ def _flag_generator(impl, fused_modconv=False):
                      impl=impl)
 
 
+def _xla_impl():
+    """The op implementation to measure: the reference ops under --xla (ours cannot compile)."""
+    if not XLA.value:
+        return IMPL.value
+    if IMPL.value == "custom":
+        raise app.UsageError("--xla compiles the reference ops; --impl=custom cannot be compiled")
+    return "ref"
+
+
 def benchmark_generate(batch, repeats):
     """{"g_fwd_img_per_s": ..., ...} for the generator forward pass."""
-    impl = IMPL.value
-    if XLA.value:
-        if impl == "custom":
-            raise app.UsageError("--xla compiles the reference ops; --impl=custom cannot be compiled")
-        impl = "ref"
+    impl = _xla_impl()
     G = _flag_generator(impl, fused_modconv=FUSED.value)
     forward = tf.function(lambda z: G(z, noise_mode="const"), jit_compile=XLA.value)
     z = tf.constant(np.random.RandomState(0).randn(batch, LATENT_SIZE.value).astype(np.float32))
@@ -170,13 +175,11 @@ def benchmark_train(batch, repeats):
     from stylegan2_tf.networks.discriminator import Discriminator
     from stylegan2_tf.training.trainer import Trainer, TrainingConfig
 
-    if XLA.value:
-        raise app.UsageError("--xla is not supported by the train benchmark")
+    impl = _xla_impl()
     size = {"channel_base": 2 * FMAP_BASE.value, "channel_max": FMAP_MAX.value}
-    G, G_ema = _flag_generator(IMPL.value), _flag_generator(IMPL.value)
-    D = Discriminator(0, RESOLUTION.value, 3, mbstd_group_size=min(4, batch), impl=IMPL.value,
-                      **size)
-    trainer = Trainer(G, D, G_ema, TrainingConfig(batch=batch, lrate=0.0025))
+    G, G_ema = _flag_generator(impl), _flag_generator(impl)
+    D = Discriminator(0, RESOLUTION.value, 3, mbstd_group_size=min(4, batch), impl=impl, **size)
+    trainer = Trainer(G, D, G_ema, TrainingConfig(batch=batch, lrate=0.0025, xla=XLA.value))
     rng = np.random.RandomState(0)
     args = (tf.constant(rng.uniform(-1, 1, (batch, RESOLUTION.value, RESOLUTION.value, 3)),
                         tf.float32),
@@ -198,7 +201,7 @@ def benchmark_train(batch, repeats):
             total += seconds
         best_iteration = min(best_iteration, total)
     return {"mode": "train", "tensorflow": tf.__version__, "cpu_threads": os.cpu_count(),
-            "impl": IMPL.value, "batch": batch, "resolution": RESOLUTION.value,
+            "impl": impl, "xla": XLA.value, "batch": batch, "resolution": RESOLUTION.value,
             "fmap_base": FMAP_BASE.value, "fmap_max": FMAP_MAX.value,
             "latent_size": LATENT_SIZE.value, "mapping_layers": MAPPING_LAYERS.value,
             "train_iter_s": round(best_iteration, 4),
