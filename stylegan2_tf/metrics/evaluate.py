@@ -6,7 +6,8 @@ images in the name, so smaller runs are spelled the same way:
 - `fid50k_full`: Fréchet Inception distance, 50k generated images against the
   whole dataset (`fid10k_full`, `fid2k_full`, `fid500_full` ... likewise);
 - `kid50k_full`: kernel Inception distance (reported ×1e3 by NVIDIA's tables; here raw);
-- `pr50k3_full`: improved precision and recall, VGG16 features, k = 3;
+- `pr50k3_full`: improved precision and recall, VGG16 features, k = 3, 50k
+  generated images against the first 200k of the dataset;
 - `ppl_wend`, `ppl_wfull`, `ppl_zend`, `ppl_zfull` (crop to the face region, as
   NVIDIA's TF1 metrics), `ppl2_wend` (no crop; stylegan2-ada's): perceptual path
   length over 50k samples (`ppl_wend10k` for fewer);
@@ -39,6 +40,7 @@ from stylegan2_tf.metrics.frechet import feature_statistics, frechet_distance
 from stylegan2_tf.network_io import rebuilt_generator
 
 DEFAULT_CACHE = Path.home() / ".cache" / "stylegan2_tf" / "metrics"
+PR_MAX_REAL = 200_000  # stylegan2-ada's pr50k3_full: up to 200k dataset images
 SWD_DEFAULT_IMAGES = 16384  # as ProGAN reports it
 PPL_VARIANTS = {"ppl_zfull": ("z", "full", True), "ppl_wfull": ("w", "full", True),
                 "ppl_zend": ("z", "end", True), "ppl_wend": ("w", "end", True),
@@ -174,7 +176,7 @@ class Evaluator:
 
     def _pr(self, G, spec):
         extractor = self._network(feature_nets.VGG16)
-        real = self.dataset_features(extractor, max_items=spec.num_gen)
+        real = self.dataset_features(extractor, max_items=PR_MAX_REAL)
         fake = self.generator_features(G, extractor, spec.num_gen)
         precision, recall = precision_recall.precision_recall(real, fake, nhood_size=spec.nhood_size)
         return {f"{spec.name}_precision": precision, f"{spec.name}_recall": recall}
