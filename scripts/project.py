@@ -36,7 +36,6 @@ from stylegan2_tf.cli import generator_flag
 from stylegan2_tf.inference import image_grid, save_png, to_uint8
 from stylegan2_tf.projection import (
     Projector,
-    atomic_write,
     pixel_distance,
     prepare_target,
     save_projection,
@@ -73,20 +72,12 @@ def distance_flag():
     """The distance callable from --distance and --lpips."""
     if DISTANCE.value == "pixel":
         return pixel_distance
-    try:
-        from stylegan2_tf.metrics.feature_nets import load_lpips
-    except ImportError as error:
-        raise app.UsageError(f"--distance=lpips is not available ({error}); "
-                             "use --distance=pixel") from error
+    from stylegan2_tf.metrics.feature_nets import load_lpips
+
     try:
         return load_lpips(LPIPS.value)
     except (FileNotFoundError, ValueError, OSError) as error:
         raise app.UsageError(f"--lpips: {error} (or project with --distance=pixel)") from error
-
-
-def write_png(image, path):
-    """save_png, written aside and renamed into place."""
-    atomic_write(path, lambda partial: save_png(image, partial))
 
 
 def main(argv):
@@ -123,9 +114,9 @@ def main(argv):
 
     target_uint8 = to_uint8(result.target)
     strip = [to_uint8(image) for _, image in result.snapshots] + [target_uint8]
-    write_png(to_uint8(result.image), outdir / "proj.png")
-    write_png(target_uint8, outdir / "target.png")
-    write_png(image_grid(np.stack(strip), len(strip)), outdir / "progress.png")
+    save_png(to_uint8(result.image), outdir / "proj.png")
+    save_png(target_uint8, outdir / "target.png")
+    save_png(image_grid(np.stack(strip), len(strip)), outdir / "progress.png")
     save_projection(result, outdir / "projected_w.npz",
                     snapshot_steps=np.array([step for step, _ in result.snapshots]))
     print(f"distance {result.distance:.4f} ({DISTANCE.value}) after {STEPS.value} steps; "

@@ -11,6 +11,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from stylegan2_tf.files import atomic_write
+
 
 def parse_range(text, name="value"):
     """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]; raises ValueError naming `name`."""
@@ -130,8 +132,8 @@ def image_grid(images, columns):
 
 
 def save_png(image, path):
-    """Writes a uint8 [H, W, C] image (C = 1, 3 or 4) as PNG."""
+    """Writes a uint8 [H, W, C] image (C = 1, 3 or 4) as PNG, aside first and then renamed."""
     image = np.asarray(image)
     if image.shape[-1] == 1:
         image = image[..., 0]
-    Image.fromarray(image).save(path)
+    atomic_write(path, lambda partial: Image.fromarray(image).save(partial, format="PNG"))

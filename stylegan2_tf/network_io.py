@@ -5,11 +5,11 @@ A network folder (what scripts/convert.py and training write) holds
 aside and renamed into place, so an interrupted save leaves no partial file.
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import keras
+
+from stylegan2_tf.files import atomic_write
 
 # Importing the converter also registers our layers for keras.saving.load_model.
 from stylegan2_tf.official.convert import load_official
@@ -52,16 +52,8 @@ def save_network(networks, folder):
     for name, model in networks.items():
         if name not in NETWORK_NAMES:
             raise ValueError(f"unknown network {name!r}; expected one of {NETWORK_NAMES}")
-        if model is None:
-            continue
-        handle, partial = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".keras")
-        os.close(handle)
-        try:
-            model.save(partial)
-            os.replace(partial, folder / f"{name}.keras")
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
+        if model is not None:
+            atomic_write(folder / f"{name}.keras", model.save)
 
 
 def rebuilt_generator(G, impl=None, float32=False):

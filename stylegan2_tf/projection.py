@@ -42,15 +42,13 @@ same way.
 import contextlib
 import dataclasses
 import math
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from stylegan2_tf.files import atomic_write
 from stylegan2_tf.inference import class_labels
 
 W_AVG_SEED = 123
@@ -441,25 +439,6 @@ def project(G, target, distance: Callable = pixel_distance, num_steps=1000, *, s
     """
     return Projector(G, distance, **kwargs).project(
         target, num_steps, seed=seed, num_snapshots=num_snapshots, progress=progress)
-
-
-def atomic_write(path, write):
-    """Calls write(temporary path) in path's folder, then renames the file to `path`.
-
-    Readers never see a partial file; the file gets the usual permissions (umask).
-    """
-    path = Path(path)
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(partial)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(partial, 0o666 & ~umask)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
 
 
 def save_projection(result, path, **extra):

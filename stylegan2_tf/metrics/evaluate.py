@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from tqdm import tqdm
 
 from stylegan2_tf.data.pipeline import make_dataset
 from stylegan2_tf.data.records import FEATURES, read_metadata
+from stylegan2_tf.files import atomic_write
 from stylegan2_tf.metrics import feature_nets, kid, ppl, precision_recall, swd
 from stylegan2_tf.metrics.frechet import feature_statistics, frechet_distance
 from stylegan2_tf.network_io import rebuilt_generator
@@ -224,7 +224,8 @@ class Evaluator:
             return np.load(cache)
         features = self._features(self.real_batches(count), extractor, count,
                                   f"{extractor.name}: dataset")
-        _save_atomically(cache, features)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cache, lambda partial: np.save(partial, features))
         return features
 
     def generator_features(self, G, extractor, count):
@@ -300,14 +301,3 @@ def _dataset_labels(data_dir, metadata):
         raise ValueError(f"{data_dir}: the dataset has no labels for a conditional network")
     return values
 
-
-def _save_atomically(path, array):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.save(f, array)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
