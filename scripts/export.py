@@ -1,0 +1,62 @@
+"""Exports a generator as a SavedModel for TF Serving.
+
+  python scripts/export.py --network=NET --export_dir=exported/1 [--trunc=0.7] [--trunc_cutoff=N]
+
+NET is an official TF1 pickle (NVlabs/stylegan2 or the TF1 stylegan2-ada), a network
+folder written by scripts/convert.py or training, or a generator .keras file; its
+averaged generator (G_ema) is exported with stock TensorFlow ops only. Signatures:
+serving_default (z [, c] -> uint8 images), mapping (z [, c] -> ws) and synthesis
+(ws -> uint8 images); --trunc, --trunc_cutoff and --noise_mode set the defaults of
+their optional inputs truncation_psi, truncation_cutoff and noise_mode.
+"""
+
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags
+
+from stylegan2_tf.cli import generator_flag
+from stylegan2_tf.networks.generator import NOISE_MODES, Generator
+from stylegan2_tf.serving import check_export_dir, export_saved_model
+
+NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
+EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", None, "New SavedModel folder, a numbered version as TF Serving expects "
+    "(e.g. exported/1). Written aside and renamed into place; must be missing or empty.")
+TRUNC = flags.DEFINE_float("trunc", 1.0, "Default truncation_psi: 1 = none, 0 = the average image.")
+TRUNC_CUTOFF = flags.DEFINE_integer(
+    "trunc_cutoff", None, "Default truncation_cutoff: truncate only the first N ws "
+    "(default: all; 0 or less in a request also means all).")
+NOISE_MODE = flags.DEFINE_enum("noise_mode", "const", list(NOISE_MODES),
+                               "Default noise_mode: the network's stored noise, fresh noise, or none.")
+FORCE_FP32 = flags.DEFINE_boolean("force_fp32", False,
+                                  "Compute in float32 where the network asks for float16 blocks.")
+flags.mark_flags_as_required(["network", "export_dir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        check_export_dir(EXPORT_DIR.value)
+    except FileExistsError as error:
+        raise app.UsageError(f"--export_dir: {error}") from error
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # its INFO lines on saving
+    G = generator_flag(NETWORK.value)
+    if not isinstance(G, Generator):
+        raise app.UsageError(f"--network: {NETWORK.value} holds a {type(G).__name__}, "
+                             "not a generator")
+    print(f"exporting {NETWORK.value}: z_dim {G.z_dim}, c_dim {G.c_dim}, "
+          f"{G.img_resolution}x{G.img_resolution}x{G.img_channels} images, {G.num_ws} ws")
+    lines = export_saved_model(G, EXPORT_DIR.value, TRUNC.value, TRUNC_CUTOFF.value,
+                               NOISE_MODE.value, FORCE_FP32.value)
+    print(f"wrote SavedModel {EXPORT_DIR.value} with signatures:")
+    for line in lines:
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))

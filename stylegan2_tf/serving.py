@@ -1,0 +1,228 @@
+"""A generator as a SavedModel for TF Serving: stock TensorFlow ops in, uint8 images out.
+
+Signatures (N = batch, R = img_resolution, C = img_channels):
+
+    serving_default: z float32 [N, z_dim], c float32 [N, c_dim] (conditional networks only),
+        truncation_psi float32 [], truncation_cutoff int32 [], noise_mode string []
+        -> images uint8 [N, R, R, C]
+    mapping: z, c, truncation_psi, truncation_cutoff -> ws float32 [N, num_ws, w_dim]
+    synthesis: ws float32 [N, num_ws, w_dim], noise_mode -> images uint8 [N, R, R, C]
+
+truncation_psi, truncation_cutoff and noise_mode are optional. The signatures'
+functions give them export-time defaults as tensors, so tf.saved_model.save
+writes their placeholders as PlaceholderWithDefault (and SignatureDef.defaults):
+TF Serving and TF1 sessions may feed z (and c) only. The same functions are
+saved as `generate`, `mapping` and `synthesis` of the loaded object, where TF2
+callers may omit them too; `loaded.signatures[key]` needs every input.
+
+truncation_cutoff <= 0 truncates every w, N > 0 the first N (psi 1 truncates
+nothing). noise_mode "const" uses the stored noise, "random" fresh noise,
+"none" none. Images are quantized as `inference.to_uint8`:
+clip(x * 127.5 + 128, 0, 255) truncated. The signatures fix dtypes and ranks;
+sizes are checked in the graph by tf.debugging.Assert, whose messages name the
+input and the expected shape.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import tensorflow as tf
+
+from stylegan2_tf.network_io import rebuilt_generator
+from stylegan2_tf.networks.generator import NOISE_MODES
+
+INPUT_DTYPES = {"z": tf.float32, "c": tf.float32, "ws": tf.float32, "truncation_psi": tf.float32,
+                "truncation_cutoff": tf.int32, "noise_mode": tf.string}
+SIGNATURE_FUNCTIONS = {"serving_default": "generate", "mapping": "mapping",
+                       "synthesis": "synthesis"}
+
+
+def input_shapes(G):
+    """{input name: expected sizes, None = any} of the exported signatures."""
+    return {"z": [None, G.z_dim], "c": [None, G.c_dim], "ws": [None, G.num_ws, G.w_dim],
+            "truncation_psi": [], "truncation_cutoff": [], "noise_mode": []}
+
+
+def _describe(name, dtype, dims):
+    """'z float32 [N, 512]': an input or output, None sizes shown as N."""
+    sizes = ", ".join("N" if size is None else str(size) for size in dims)
+    return f"{name} {dtype.name} [{sizes}]"
+
+
+def _assert_shape(x, name, dims):
+    """An Assert op: x has len(dims) axes of sizes `dims` (None: any size).
+
+    Raw Shape and Size ops, so no size is folded into a constant at trace time.
+    """
+    shape = tf.raw_ops.Shape(input=x)
+    padded = tf.pad(shape, [[0, len(dims)]])[:len(dims)]  # [len(dims)], zeros past the rank
+    ok = tf.equal(tf.raw_ops.Size(input=shape), len(dims))
+    for axis, size in enumerate(dims):
+        if size is not None:
+            ok = tf.logical_and(ok, tf.equal(padded[axis], size))
+    return tf.debugging.Assert(ok, [f"expected {_describe(name, x.dtype, dims)}; received shape", shape])
+
+
+def _after(asserts, *tensors):
+    """`tensors` through identities that run after every op of `asserts`."""
+    with tf.control_dependencies(asserts):
+        return [tf.identity(t) for t in tensors]
+
+
+def _to_uint8(images):
+    """float32 images in about [-1, 1] -> uint8, as inference.to_uint8."""
+    return tf.cast(tf.clip_by_value(images * 127.5 + 128, 0, 255), tf.uint8)
+
+
+class ServingGenerator:
+    """The exported computations of an impl="ref" generator, on tensors with checks."""
+
+    def __init__(self, G):
+        self.G = G
+        self.shapes = input_shapes(G)
+
+    def _checks(self, **inputs):
+        return [_assert_shape(x, name, self.shapes[name]) for name, x in inputs.items()]
+
+    def mapping(self, z, c, truncation_psi, truncation_cutoff):
+        """ws float32 [N, num_ws, w_dim] from z [N, z_dim], c [N, c_dim] or None, psi, cutoff."""
+        G = self.G
+        checks = self._checks(z=z, truncation_psi=truncation_psi,
+                              truncation_cutoff=truncation_cutoff)
+        if c is not None:
+            checks += self._checks(c=c)
+            checks.append(tf.debugging.Assert(
+                tf.equal(tf.shape(c)[0], tf.shape(z)[0]),
+                ["c must have one row per row of z; rows of c, z:", tf.shape(c)[0], tf.shape(z)[0]]))
+            z, c = _after(checks, z, c)
+        else:
+            (z,) = _after(checks, z)
+        ws = G.mapping(z, c)  # [N, num_ws, w_dim], not truncated
+        cutoff = tf.where(truncation_cutoff > 0, truncation_cutoff, G.num_ws)
+        return G.mapping.truncate(ws, truncation_psi, cutoff)
+
+    def synthesis(self, ws, noise_mode):
+        """uint8 images [N, R, R, C] from ws float32 [N, num_ws, w_dim] and a noise mode."""
+        matches = tf.equal(noise_mode, NOISE_MODES)  # [len(NOISE_MODES)]
+        checks = self._checks(ws=ws, noise_mode=noise_mode)
+        checks.append(tf.debugging.Assert(
+            tf.reduce_any(matches),
+            [f"noise_mode must be one of {', '.join(NOISE_MODES)}; received", noise_mode]))
+        ws, index = _after(checks, ws, tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32))
+        branches = [lambda mode=mode: self.G.synthesis(ws, noise_mode=mode) for mode in NOISE_MODES]
+        return _to_uint8(tf.switch_case(index, branches))
+
+
+def _functions(serving, defaults):
+    """{signature key: tf.function}; optional inputs default to tensors of `defaults`."""
+    psi, cutoff, mode = (tf.constant(defaults[name], INPUT_DTYPES[name])
+                         for name in ("truncation_psi", "truncation_cutoff", "noise_mode"))
+    spec = {name: tf.TensorSpec([None] * len(dims), INPUT_DTYPES[name], name=name)
+            for name, dims in serving.shapes.items()}
+    options = [spec["truncation_psi"], spec["truncation_cutoff"]]
+
+    if serving.G.c_dim > 0:
+        @tf.function(input_signature=[spec["z"], spec["c"], *options, spec["noise_mode"]])
+        def generate(z, c, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=mode):
+            ws = serving.mapping(z, c, truncation_psi, truncation_cutoff)
+            return {"images": serving.synthesis(ws, noise_mode)}
+
+        @tf.function(input_signature=[spec["z"], spec["c"], *options])
+        def mapping(z, c, truncation_psi=psi, truncation_cutoff=cutoff):
+            return {"ws": serving.mapping(z, c, truncation_psi, truncation_cutoff)}
+    else:
+        @tf.function(input_signature=[spec["z"], *options, spec["noise_mode"]])
+        def generate(z, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=mode):
+            ws = serving.mapping(z, None, truncation_psi, truncation_cutoff)
+            return {"images": serving.synthesis(ws, noise_mode)}
+
+        @tf.function(input_signature=[spec["z"], *options])
+        def mapping(z, truncation_psi=psi, truncation_cutoff=cutoff):
+            return {"ws": serving.mapping(z, None, truncation_psi, truncation_cutoff)}
+
+    @tf.function(input_signature=[spec["ws"], spec["noise_mode"]])
+    def synthesis(ws, noise_mode=mode):
+        return {"images": serving.synthesis(ws, noise_mode)}
+
+    return {"serving_default": generate, "mapping": mapping, "synthesis": synthesis}
+
+
+def _root(functions):
+    """The object to save: the functions and exactly the variables they capture.
+
+    Not the Keras model: its variables would be saved as copies of the ones
+    the functions read, and a TF1 loader (TF Serving) would restore the copies.
+    """
+    root = tf.Module()
+    captured = {}
+    for key, function in functions.items():
+        setattr(root, SIGNATURE_FUNCTIONS[key], function)
+        for variable in function.get_concrete_function().variables:
+            captured.setdefault(id(variable), variable)
+    root.weights = list(captured.values())
+    return root
+
+
+def _summary(serving, functions, defaults):
+    """One line per signature: 'key(inputs, optional = default) -> outputs'."""
+    lines = []
+    for key, function in functions.items():
+        inputs = []
+        for spec in function.input_signature:
+            text = _describe(spec.name, spec.dtype, serving.shapes[spec.name])
+            inputs.append(f"{text} = {defaults[spec.name]!r}" if spec.name in defaults else text)
+        outputs = [_describe(name, tensor.dtype, tensor.shape.as_list())
+                   for name, tensor in function.get_concrete_function().structured_outputs.items()]
+        lines.append(f"{key}({', '.join(inputs)}) -> {', '.join(outputs)}")
+    return lines
+
+
+def check_export_dir(export_dir):
+    """Raises FileExistsError unless export_dir is missing or an empty folder."""
+    path = Path(export_dir)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise FileExistsError(f"{export_dir} exists and is not an empty folder; "
+                              "TF Serving expects a new numbered version folder (e.g. model/2)")
+
+
+def export_saved_model(G, export_dir, truncation_psi=1.0, truncation_cutoff=None,
+                       noise_mode="const", force_fp32=False):
+    """Writes G as a SavedModel for TF Serving, aside and then renamed to export_dir.
+
+    Args:
+        G: a Generator (any impl); exported as a copy with impl="ref" (stock ops).
+        export_dir: the folder to create, usually model/<version>; must be
+            missing or empty.
+        truncation_psi: float, default of the truncation_psi input.
+        truncation_cutoff: int or None, default of truncation_cutoff (None or
+            <= 0: every w).
+        noise_mode: "const", "random" or "none", default of noise_mode.
+        force_fp32: compute every block in float32, also where G has float16
+            blocks (num_fp16_res), as NVIDIA's force_fp32.
+
+    Returns:
+        A list of lines describing the signatures, e.g.
+        "mapping(z float32 [N, 512], truncation_psi float32 [] = 0.7, ...) -> ws float32 [N, 18, 512]".
+    """
+    if noise_mode not in NOISE_MODES:
+        raise ValueError(f"noise_mode must be one of {NOISE_MODES}. Received: {noise_mode!r}")
+    check_export_dir(export_dir)
+    defaults = {"truncation_psi": float(truncation_psi),
+                "truncation_cutoff": int(truncation_cutoff or 0), "noise_mode": noise_mode}
+    serving = ServingGenerator(rebuilt_generator(G, impl="ref", float32=force_fp32))
+    functions = _functions(serving, defaults)
+    export_dir = Path(export_dir)
+    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = tempfile.mkdtemp(dir=export_dir.parent, prefix=f".{export_dir.name}.")
+    try:
+        tf.saved_model.save(_root(functions), partial, signatures=functions)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o777 & ~umask)  # mkdtemp's folder is private; TF Serving may be another user
+        os.replace(partial, export_dir)
+    finally:
+        if os.path.exists(partial):
+            shutil.rmtree(partial)
+    return _summary(serving, functions, defaults)

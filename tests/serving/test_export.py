@@ -1,0 +1,309 @@
+"""scripts/export.py and stylegan2_tf.serving: SavedModels that TF Serving can run.
+
+Exported models are run in a fresh Python process that never imports our
+package (so our custom ops are not registered), through the TF1 loader that
+TF Serving mimics (feeding only the inputs a request names) and through
+tf.saved_model.load, and compared with the library's images.
+"""
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from stylegan2_tf.inference import to_uint8
+from stylegan2_tf.network_io import load_network, rebuilt_generator
+from stylegan2_tf.networks.discriminator import Discriminator
+from stylegan2_tf.networks.generator import Generator
+from stylegan2_tf.serving import ServingGenerator, export_saved_model
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "official"
+
+# Runs {name: (api, key, feeds)} against a SavedModel; api "session" is the TF1 loader
+# (as TF Serving), "signature" loaded.signatures[key], "function" getattr(loaded, key).
+PROBE = r"""
+import pickle, sys
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.framework import op_def_registry
+
+export_dir, requests_file, results_file = sys.argv[1:]
+with open(requests_file, "rb") as file:
+    requests = pickle.load(file)
+model = saved_model_pb2.SavedModel()
+with open(f"{export_dir}/saved_model.pb", "rb") as file:
+    model.ParseFromString(file.read())
+graph = model.meta_graphs[0].graph_def
+functions = {function.signature.name for function in graph.library.function}
+ops = {node.op for node in graph.node}
+for function in graph.library.function:
+    ops |= {node.op for node in function.node_def}
+ops -= functions  # a node may call a library function by name
+results = {"ops": sorted(ops),
+           "unregistered": sorted(op for op in ops if op_def_registry.get(op) is None)}
+
+def run(call):
+    try:
+        return {key: value.numpy() if tf.is_tensor(value) else value
+                for key, value in call().items()}
+    except (tf.errors.OpError, TypeError, ValueError) as error:
+        return f"error: {error}"
+
+with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+    meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], export_dir)
+    for name, (api, key, feeds) in requests.items():
+        if api == "session":
+            signature = meta.signature_def[key]
+            fetches = {out: tensor.name for out, tensor in signature.outputs.items()}
+            feed_dict = {signature.inputs[k].name: v for k, v in feeds.items()}
+            results[name] = run(lambda: sess.run(fetches, feed_dict))
+loaded = tf.saved_model.load(export_dir)
+for name, (api, key, feeds) in requests.items():
+    tensors = {k: tf.constant(v) for k, v in feeds.items()}
+    if api == "signature":
+        results[name] = run(lambda: loaded.signatures[key](**tensors))
+    elif api == "function":
+        results[name] = run(lambda: getattr(loaded, key)(**tensors))
+results["imported_stylegan2_tf"] = "stylegan2_tf" in sys.modules
+with open(results_file, "wb") as file:
+    pickle.dump(results, file)
+"""
+
+
+def run_export(*args):
+    """Runs scripts/export.py against this checkout's package."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "export.py"), *args], cwd=REPO,
+                          env=env, capture_output=True, text=True, check=False)
+
+
+def probe(export_dir, requests, tmp_path):
+    """{request name: {output: array} or 'error: ...'} from a process without stylegan2_tf."""
+    requests_file, results_file = tmp_path / "requests.pkl", tmp_path / "results.pkl"
+    requests_file.write_bytes(pickle.dumps(requests))
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", PROBE, str(export_dir), str(requests_file),
+                             str(results_file)], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    results = pickle.loads(results_file.read_bytes())
+    assert results["imported_stylegan2_tf"] is False
+    return results
+
+
+def assert_images_close(images, expected):
+    """uint8 images equal up to one step (float rounding at quantization boundaries)."""
+    assert images.dtype == np.uint8 and images.shape == expected.shape
+    assert np.abs(images.astype(int) - expected.astype(int)).max() <= 1
+
+
+def tiny_generator(c_dim=0):
+    """A 16x16 generator with noise and w_avg set, so noise modes and truncation matter."""
+    G = Generator(z_dim=8, c_dim=c_dim, w_dim=8, img_resolution=16, img_channels=3,
+                  mapping_kwargs={"num_layers": 2},
+                  synthesis_kwargs={"channel_base": 64, "channel_max": 16})
+    rng = np.random.RandomState(1)
+    for variable in G.variables:
+        if variable.path.endswith(("noise_strength", "w_avg")):
+            variable.assign(rng.uniform(0.3, 1.0, variable.shape).astype(np.float32))
+    return G
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(G, z, ws, probe results) for a tiny generator exported by the script with --trunc=0.7."""
+    folder = tmp_path_factory.mktemp("tiny")
+    G = tiny_generator()
+    G.save(folder / "g.keras")
+    result = run_export(f"--network={folder / 'g.keras'}", f"--export_dir={folder / 'model' / '1'}",
+                        "--trunc=0.7")
+    assert result.returncode == 0, result.stderr
+    assert "serving_default(z float32 [N, 8], truncation_psi float32 [] = 0.7" in result.stdout
+    assert sorted(p.name for p in (folder / "model").iterdir()) == ["1"]  # no partial folder left
+    z = np.random.RandomState(0).randn(4, 8).astype(np.float32)
+    ws = G.mapping(z, truncation_psi=0.5).numpy()
+    all_inputs = {"z": z, "truncation_psi": 0.7, "truncation_cutoff": 0, "noise_mode": "const"}
+    requests = {
+        "default": ("session", "serving_default", {"z": z}),
+        "psi1": ("session", "serving_default", {"z": z, "truncation_psi": 1.0}),
+        "cutoff2": ("session", "serving_default",
+                    {"z": z, "truncation_psi": 0.5, "truncation_cutoff": 2}),
+        "none": ("session", "serving_default", {"z": z, "noise_mode": "none"}),
+        "random": ("session", "serving_default", {"z": z, "noise_mode": "random"}),
+        "mapping": ("session", "mapping", {"z": z}),
+        "synthesis": ("session", "synthesis", {"ws": ws}),
+        "signature": ("signature", "serving_default", all_inputs),
+        "function": ("function", "generate", {"z": z}),
+        "function_mapping": ("function", "mapping", {"z": z, "truncation_psi": 1.0}),
+        "bad_z_dim": ("session", "serving_default", {"z": z[:, :7]}),
+        "bad_z_dim_signature": ("signature", "serving_default", {**all_inputs, "z": z[:, :7]}),
+        "bad_noise_mode": ("session", "serving_default", {"z": z, "noise_mode": "fresh"}),
+        "bad_ws": ("session", "synthesis", {"ws": ws[:, 1:]}),
+        "int_z": ("function", "generate", {"z": z.astype(np.int64)}),
+    }
+    return G, z, ws, probe(folder / "model" / "1", requests, folder)
+
+
+def test_request_with_only_z_uses_export_defaults(tiny):
+    G, z, _, results = tiny
+    assert_images_close(results["default"]["images"],
+                        to_uint8(G(z, truncation_psi=0.7, noise_mode="const")))
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("psi1", {"truncation_psi": 1.0}),
+    ("cutoff2", {"truncation_psi": 0.5, "truncation_cutoff": 2}),
+    ("none", {"truncation_psi": 0.7, "noise_mode": "none"}),
+])
+def test_optional_inputs_match_library(tiny, name, kwargs):
+    G, z, _, results = tiny
+    assert_images_close(results[name]["images"], to_uint8(G(z, **{"noise_mode": "const", **kwargs})))
+
+
+def test_random_noise_is_fresh(tiny):
+    _, _, _, results = tiny
+    images = results["random"]["images"].astype(int)
+    for other in ("default", "none"):
+        assert np.abs(images - results[other]["images"]).max() > 1
+
+
+def test_mapping_and_synthesis_signatures(tiny):
+    G, z, ws, results = tiny
+    np.testing.assert_allclose(results["mapping"]["ws"], G.mapping(z, truncation_psi=0.7).numpy(),
+                               atol=1e-5, rtol=1e-5)
+    assert_images_close(results["synthesis"]["images"], to_uint8(G.synthesis(ws, noise_mode="const")))
+
+
+def test_tf2_callers(tiny):
+    G, z, _, results = tiny
+    # loaded.signatures take every input; loaded.generate / mapping take the defaults.
+    np.testing.assert_array_equal(results["signature"]["images"], results["default"]["images"])
+    np.testing.assert_array_equal(results["function"]["images"], results["default"]["images"])
+    np.testing.assert_allclose(results["function_mapping"]["ws"], G.mapping(z).numpy(),
+                               atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name,message", [
+    ("bad_z_dim", "expected z float32 [N, 8]; received shape] [4 7]"),
+    ("bad_z_dim_signature", "expected z float32 [N, 8]; received shape] [4 7]"),
+    ("bad_noise_mode", "noise_mode must be one of random, const, none; received] [fresh]"),
+    ("bad_ws", "expected ws float32 [N, 6, 8]; received shape] [4 5 8]"),
+    ("int_z", "dtype=tf.int64, name='z') to TensorSpec(shape=(None, None), dtype=tf.float32"),
+])
+def test_bad_inputs_name_the_input(tiny, name, message):
+    _, _, _, results = tiny
+    assert isinstance(results[name], str) and message in results[name]
+
+
+def test_only_stock_ops(tiny):
+    _, _, _, results = tiny
+    assert results["unregistered"] == []
+    assert not [op for op in results["ops"] if op.startswith("StyleGAN2")]
+    assert {"Case", "RandomStandardNormal", "Assert", "PlaceholderWithDefault"} <= set(results["ops"])
+
+
+def test_exported_copy_uses_ref_everywhere():
+    G = tiny_generator()
+    G_ref = rebuilt_generator(G, impl="ref")
+    layers = list(G_ref._flatten_layers())
+    assert len(layers) > 20 and all(getattr(layer, "impl", "ref") == "ref" for layer in layers)
+    z = np.random.RandomState(0).randn(2, 8).astype(np.float32)
+    np.testing.assert_allclose(G_ref(z, noise_mode="const").numpy(), G(z, noise_mode="const").numpy(),
+                               atol=1e-5)
+
+
+def test_rank_is_checked_in_the_graph():
+    # TF Serving's C++ session does not compare fed shapes with the placeholders.
+    serving = ServingGenerator(rebuilt_generator(tiny_generator(), impl="ref"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"expected z float32 \[N, 8\]"):
+        serving.mapping(tf.zeros([2, 8, 1]), None, tf.constant(1.0), tf.constant(0))
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory):
+    """(reference npz, probe results) for the official conditional fixture, exported by the script."""
+    folder = tmp_path_factory.mktemp("official")
+    export_dir = folder / "model" / "1"
+    result = run_export(f"--network={FIXTURES / 'stylegan2_config_e_cond_tiny.pkl'}",
+                        f"--export_dir={export_dir}", "--trunc=0.7")
+    assert result.returncode == 0, result.stderr
+    reference = np.load(FIXTURES / "stylegan2_config_e_cond_tiny_reference.npz")
+    z, c = reference["z"], reference["c"]
+    requests = {
+        "default": ("session", "serving_default", {"z": z, "c": c}),
+        "psi1": ("session", "serving_default", {"z": z, "c": c, "truncation_psi": 1.0}),
+        "mapping": ("session", "mapping", {"z": z, "c": c}),
+        "no_c": ("session", "serving_default", {"z": z}),
+        "c_rows": ("session", "serving_default", {"z": z, "c": c[:2]}),
+        "c_dim": ("session", "serving_default", {"z": z, "c": c[:, :3]}),
+    }
+    return reference, probe(export_dir, requests, folder)
+
+
+def test_official_conditional_network_draws_nvidias_images(official):
+    reference, results = official
+    assert_images_close(results["default"]["images"], reference["img_uint8_psi07"])
+    assert_images_close(results["psi1"]["images"], reference["img_uint8_psi1"])
+    np.testing.assert_allclose(results["mapping"]["ws"], reference["w_psi07"], atol=1e-4, rtol=1e-4)
+    assert results["unregistered"] == []
+
+
+def test_official_network_matches_library(official):
+    reference, results = official
+    G = load_network(FIXTURES / "stylegan2_config_e_cond_tiny.pkl")["G_ema"]
+    expected = G(reference["z"], reference["c"], truncation_psi=0.7, noise_mode="const")
+    assert_images_close(results["default"]["images"], to_uint8(expected))
+
+
+@pytest.mark.parametrize("name,message", [
+    ("no_c", "serving_default_c"),
+    ("c_rows", "c must have one row per row of z"),
+    ("c_dim", "expected c float32 [N, 4]; received shape] [4 3]"),
+])
+def test_bad_labels_name_c(official, name, message):
+    _, results = official
+    assert isinstance(results[name], str) and message in results[name]
+
+
+def test_bad_flags_are_usage_errors(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "saved_model.pb").write_bytes(b"")
+    Discriminator(0, 8, 3, channel_base=64, channel_max=16).save(tmp_path / "d.keras")
+    pkl = FIXTURES / "stylegan2_config_f_tiny.pkl"
+    for args, message in [
+        ([f"--network={tmp_path / 'd.keras'}", f"--export_dir={tmp_path / 'a'}"], "not a generator"),
+        (["--network=missing.pkl", f"--export_dir={tmp_path / 'a'}"], "does not exist"),
+        (["--network=README.md", f"--export_dir={tmp_path / 'a'}"], "expected an official .pkl"),
+        ([f"--network={pkl}", f"--export_dir={tmp_path / 'taken'}"], "is not an empty folder"),
+        ([f"--network={pkl}", f"--export_dir={tmp_path / 'a'}", "--noise_mode=fresh"], "noise_mode"),
+    ]:
+        result = run_export(*args)
+        assert result.returncode != 0 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.keras", "taken"]
+
+
+def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", fail)
+    with pytest.raises(OSError, match="disk full"):
+        export_saved_model(tiny_generator(), tmp_path / "model" / "1")
+    assert list((tmp_path / "model").iterdir()) == []
+
+
+def test_float16_network_exported_in_float32(tmp_path):
+    G = load_network(FIXTURES / "stylegan2_ada_tf_tiny.pkl")["G_ema"]  # float16 blocks
+    assert G.synthesis.num_fp16_res > 0
+    export_saved_model(G, tmp_path / "1", force_fp32=True)
+    reference = np.load(FIXTURES / "stylegan2_ada_tf_tiny_reference.npz")  # NVIDIA's, in float32
+    loaded = tf.saved_model.load(str(tmp_path / "1"))  # keep it: it owns the variables
+    assert_images_close(loaded.generate(reference["z"], reference["c"])["images"].numpy(),
+                        reference["img_uint8_psi1"])
