@@ -43,32 +43,37 @@ SG2_HOST_DEVICE inline int64_t Upfirdn2dOutSize(int64_t in, int up, int down, in
   return span < 0 ? 0 : span / down + 1;
 }
 
-// floor(a / b) for b > 0.
-SG2_HOST_DEVICE inline int64_t FloorDiv(int64_t a, int64_t b) {
+// floor(a / b) for b > 0, in the index type I (int64_t; the CUDA kernel also int32_t).
+template <typename I>
+SG2_HOST_DEVICE inline I FloorDiv(I a, I b) {
   return (a >= 0) ? a / b : -((-a + b - 1) / b);
 }
 
 // The input samples that reach output sample `o` along one axis.
 // Input index i in [first, last] (inclusive; empty when first > last) meets
 // correlation tap k = tap0 + (i - first) * up.
-struct AxisWindow {
-  int64_t first;
-  int64_t last;
-  int64_t tap0;
+template <typename I>
+struct BasicAxisWindow {
+  I first;
+  I last;
+  I tap0;
 };
+using AxisWindow = BasicAxisWindow<int64_t>;
 
-SG2_HOST_DEVICE inline AxisWindow Upfirdn2dWindow(int64_t o, int64_t in, int up, int down,
-                                                  int pad0, int taps) {
+template <typename I = int64_t>
+SG2_HOST_DEVICE inline BasicAxisWindow<I> Upfirdn2dWindow(I o, I in, int up, int down, int pad0,
+                                                         int taps) {
   // Upsampled+padded index j = o * down + k holds input i when j - pad0 == i * up.
-  const int64_t j0 = o * down - pad0;
-  int64_t first = FloorDiv(j0 + up - 1, up);  // ceil(j0 / up)
-  int64_t last = FloorDiv(j0 + taps - 1, up);
+  const I step = up;
+  const I j0 = o * down - pad0;
+  I first = FloorDiv<I>(j0 + step - 1, step);  // ceil(j0 / up)
+  I last = FloorDiv<I>(j0 + taps - 1, step);
   if (first < 0) first = 0;
   if (last > in - 1) last = in - 1;
-  AxisWindow w;
+  BasicAxisWindow<I> w;
   w.first = first;
   w.last = last;
-  w.tap0 = first * up - j0;
+  w.tap0 = first * step - j0;
   return w;
 }
 

@@ -59,17 +59,18 @@ std::vector<float> Download(const D* d, size_t n) {
   return ToFloat(host);
 }
 
-// Returns y, or nothing (a failed comparison) when a CUDA call fails.
-template <typename D>
+// Returns y, or nothing (a failed comparison) when a CUDA call fails. kOffset > 0
+// misaligns x and y (one-element packs); kWideIndex forces 64-bit index arithmetic.
+template <typename D, int kOffset = 0, bool kWideIndex = false>
 std::vector<float> Upfirdn2dOnGpu(const Upfirdn2dParams& p, const std::vector<float>& x,
                                   const std::vector<float>& f) {
   Arena arena;
   const size_t out = p.batch * p.out_h * p.out_w * p.channels;
-  const D* dx = arena.Upload<D>(x);
+  const D* dx = arena.Upload<D>(x, kOffset);
   const float* df = arena.Upload<float>(f);
-  D* dy = arena.Alloc<D>(out);
+  D* dy = arena.Alloc<D>(out, kOffset);
   if (!dx || !df || !dy) return {};
-  if (stylegan2::Upfirdn2dCuda<D>(p, dx, df, dy, nullptr) != cudaSuccess) return {};
+  if (stylegan2::Upfirdn2dCuda<D>(p, dx, df, dy, nullptr, kWideIndex) != cudaSuccess) return {};
   if (cudaDeviceSynchronize() != cudaSuccess) return {};
   return Download(dy, out);
 }
@@ -219,6 +220,11 @@ void RunGpuChecksAndTimings() {
   std::printf("INFO device 0: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
   CheckUpfirdn<float>("gpu Upfirdn2dCuda<float>", Upfirdn2dOnGpu<float>);
   CheckUpfirdn<ref::Half>("gpu Upfirdn2dCuda<__half>", Upfirdn2dOnGpu<__half>);
+  CheckUpfirdn<float>("gpu Upfirdn2dCuda<float> misaligned", Upfirdn2dOnGpu<float, 1>);
+  CheckUpfirdn<ref::Half>("gpu Upfirdn2dCuda<__half> misaligned", Upfirdn2dOnGpu<__half, 1>);
+  CheckUpfirdn<float>("gpu Upfirdn2dCuda<float> 64-bit index", Upfirdn2dOnGpu<float, 0, true>);
+  CheckUpfirdn<ref::Half>("gpu Upfirdn2dCuda<__half> 64-bit index",
+                          Upfirdn2dOnGpu<__half, 0, true>);
   CheckBiasAct<float>("gpu BiasActCuda<float>", BiasActOnGpu<float, 0>);
   CheckBiasAct<ref::Half>("gpu BiasActCuda<__half>", BiasActOnGpu<__half, 0>);
   CheckBiasAct<float>("gpu BiasActCuda<float> misaligned", BiasActOnGpu<float, 1>);
