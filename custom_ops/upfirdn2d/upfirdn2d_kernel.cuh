@@ -4,9 +4,9 @@
 // f: float32 [filter_h, filter_w] in device memory.
 //
 // Thread layout: threadIdx.x walks the channels of one output pixel in packs
-// of V adjacent channels (one 16-byte load or store where C and the pointers
-// allow: V = 4 floats or 8 halves), lanes adjacent in C so every access of a
-// warp is contiguous in NHWC; threadIdx.y picks the pixel. A thread works out
+// of V adjacent channels (32 bytes, as two 16-byte loads or stores, where C
+// and the pointers allow: V = 8 floats or 16 halves), lanes adjacent in C so
+// every access of a warp is contiguous in NHWC; threadIdx.y picks the pixel. A thread works out
 // the pixel's input window once and reuses it for every pack it handles;
 // blocks stride over all N * out_h * out_w pixels. Index arithmetic is 32-bit
 // when every offset fits (the per-pixel divisions dominate the cost
@@ -26,9 +26,9 @@ constexpr int kUpfirdn2dThreads = 256;
 // Filters up to this many taps are staged in shared memory (16 KiB).
 constexpr int kUpfirdn2dMaxSharedTaps = 4096;
 
-// V adjacent elements of T, loaded and stored as one access.
+// V adjacent elements of T, loaded and stored in accesses of up to 16 bytes.
 template <typename T, int V>
-struct alignas(sizeof(T) * V) Upfirdn2dPack {
+struct alignas(sizeof(T) * V < 16 ? sizeof(T) * V : 16) Upfirdn2dPack {
   T v[V];
 };
 
@@ -107,16 +107,19 @@ cudaError_t Upfirdn2dLaunch(const Upfirdn2dParams& p, const T* x, const float* f
 // Whether x and y can be read and written in packs of V elements of T.
 template <typename T, int V>
 bool Upfirdn2dPacksFit(const Upfirdn2dParams& p, const T* x, const T* y) {
-  const uintptr_t bytes = sizeof(T) * V;
+  const uintptr_t bytes = alignof(Upfirdn2dPack<T, V>);
   return p.channels % V == 0 && reinterpret_cast<uintptr_t>(x) % bytes == 0 &&
          reinterpret_cast<uintptr_t>(y) % bytes == 0;
 }
 
-// The widest pack (16 bytes at most) that fits, for index type I.
+// The widest pack that fits, for index type I: 32 bytes (two 16-byte accesses, so
+// that the window arithmetic serves 8 floats or 16 halves), 16 bytes, 2 or 1 elements.
 template <typename T, typename I>
 cudaError_t Upfirdn2dLaunchPacked(const Upfirdn2dParams& p, const T* x, const float* f, T* y,
                                   cudaStream_t stream) {
-  constexpr int kWide = 16 / sizeof(T);
+  constexpr int kWidest = 32 / sizeof(T), kWide = 16 / sizeof(T);
+  if (Upfirdn2dPacksFit<T, kWidest>(p, x, y))
+    return Upfirdn2dLaunch<T, I, kWidest>(p, x, f, y, stream);
   if (Upfirdn2dPacksFit<T, kWide>(p, x, y)) return Upfirdn2dLaunch<T, I, kWide>(p, x, f, y, stream);
   if (Upfirdn2dPacksFit<T, 2>(p, x, y)) return Upfirdn2dLaunch<T, I, 2>(p, x, f, y, stream);
   return Upfirdn2dLaunch<T, I, 1>(p, x, f, y, stream);
