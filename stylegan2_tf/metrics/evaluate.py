@@ -193,19 +193,25 @@ class Evaluator:
         return {spec.name: ppl.perceptual_path_length(distances)}
 
     def _swd(self, G, spec):
-        real = self._swd_descriptors(self.real_batches(spec.num_gen), spec.num_gen, "swd: dataset")
+        real = self._swd_descriptors(self.real_batches(spec.num_gen), spec.num_gen, "swd: dataset", 0)
         fake = self._swd_descriptors(self.generated_batches(G, spec.num_gen), spec.num_gen,
-                                     "swd: generator")
+                                     "swd: generator", 1)
         levels = swd.swd(real, fake, G.img_resolution, G.img_channels, seed=self.seed)
         average = levels.pop("swd_avg")
         return {spec.name: average, **{f"{spec.name}_{key[4:]}": v for key, v in levels.items()}}
 
-    def _swd_descriptors(self, batches, count, description):
-        """Raw descriptors of every pyramid level (finest first) of `count` images, concatenated."""
+    def _swd_descriptors(self, batches, count, description, stream):
+        """Raw descriptors of every pyramid level (finest first) of `count` images, concatenated.
+
+        Each set (stream 0: dataset, 1: generator) and batch draws its own patch
+        positions, as the reference's one global random stream does: the same
+        positions in both sets would pair up patches and understate the distance.
+        """
         levels = []
         with self._bar(count, description) as bar:
             for index, images in enumerate(batches):
-                levels.append(swd.laplacian_descriptors(images, seed=self.seed + index))
+                seed = np.random.SeedSequence([self.seed, stream, index]).generate_state(1)[0]
+                levels.append(swd.laplacian_descriptors(images, seed=int(seed)))
                 bar.update(len(images))
         return [np.concatenate(level) for level in zip(*levels)]
 

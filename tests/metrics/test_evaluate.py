@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.ndimage
 import tensorflow as tf
 from PIL import Image
 from standins import inception_standin_features, make_inception_standin, make_lpips_standin
@@ -184,15 +185,24 @@ def test_kid_and_precision_recall_use_the_dataset_and_generator_features(dataset
     assert (results["pr123_full_precision"], results["pr123_full_recall"]) == pytest.approx(expected)
 
 
-def test_swd_of_the_dataset_against_itself_is_zero_and_positive_for_noise(dataset, tmp_path):
+def test_swd_draws_other_patches_for_each_set_and_sees_blur(dataset, tmp_path, monkeypatch):
     folder, images = dataset
     evaluator = evaluate.Evaluator(folder, cache_dir=tmp_path, batch_size=8, progress=False)
+    seeds = []
+    original = evaluate.swd.laplacian_descriptors
+
+    def recording(images, seed):
+        seeds.append(seed)
+        return original(images, seed=seed)
+
+    monkeypatch.setattr(evaluate.swd, "laplacian_descriptors", recording)
     same = evaluator.evaluate(ReplayGenerator(images), ["swd24"])["swd24"]
     assert set(same) == {"swd24", "swd24_16", "time_s"}
-    assert same["swd24"] == pytest.approx(0, abs=1e-6)
-    noisy = np.clip(images + np.random.RandomState(1).normal(0, 40, images.shape), 0, 255)
-    other = evaluator.evaluate(ReplayGenerator(noisy.astype(np.uint8)), ["swd24"])["swd24"]
-    assert other["swd24"] > 1
+    assert len(seeds) == 6 and len(set(seeds)) == 6  # 3 batches per set, no position reused
+    blurred = scipy.ndimage.gaussian_filter(images.astype(np.float32), (0, 1.5, 1.5, 0))
+    other = evaluator.evaluate(ReplayGenerator(blurred.astype(np.uint8)), ["swd24"])["swd24"]
+    assert 0 < same["swd24"] < 0.5 * other["swd24"]
+    assert seeds[6:9] == seeds[:3]  # the dataset's patches are the same in every evaluation
 
 
 def test_ppl_uses_lpips_and_a_float32_copy_of_a_float16_generator(dataset, tmp_path):
