@@ -4,8 +4,9 @@ Progress is counted in images (kimg). Every tick (`kimg_per_tick`) prints one
 status line and appends it to `log.jsonl` and TensorBoard; every `snap` ticks
 the full training state goes to a tf.train.CheckpointManager (TF writes the
 files, then switches the `checkpoint` index: a run killed at any moment
-resumes from its last complete snapshot), the networks to `network/` and a
-grid of fixed-seed samples to `samples-{kimg}.png`.
+resumes from its last complete snapshot), the networks to `network/`, a
+grid of fixed-seed samples to `samples-{kimg}.png` and, with `metrics`, the
+metrics of G_ema to `metric-<name>.jsonl`.
 """
 
 import dataclasses
