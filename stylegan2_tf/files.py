@@ -17,10 +17,19 @@ def atomic_write(path, write):
     os.close(handle)
     try:
         write(partial)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(partial, 0o666 & ~umask)
+        usual_permissions(partial, 0o666)
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):
             os.unlink(partial)
+
+
+def usual_permissions(path, mode):
+    """chmod path to `mode` less the process umask (what a plain open or mkdir would give).
+
+    Files from tempfile are private (0o600, folders 0o700); a server running as
+    another user (TF Serving, say) could not read them.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)

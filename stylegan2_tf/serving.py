@@ -30,6 +30,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from stylegan2_tf.files import usual_permissions
 from stylegan2_tf.network_io import rebuilt_generator
 from stylegan2_tf.networks.generator import NOISE_MODES
 
@@ -218,9 +219,7 @@ def export_saved_model(G, export_dir, truncation_psi=1.0, truncation_cutoff=None
     partial = tempfile.mkdtemp(dir=export_dir.parent, prefix=f".{export_dir.name}.")
     try:
         tf.saved_model.save(_root(functions), partial, signatures=functions)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(partial, 0o777 & ~umask)  # mkdtemp's folder is private; TF Serving may be another user
+        usual_permissions(partial, 0o777)  # TF Serving may run as another user
         os.replace(partial, export_dir)
     finally:
         if os.path.exists(partial):
