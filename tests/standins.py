@@ -1,14 +1,16 @@
 """Small stand-ins for the pretrained networks, with the node names of the real files.
 
 Inception's `ExpandDims` input and `pool_3` output behind a `DecodeJpeg` input,
-LPIPS' inputs `0` and `1` in NCHW with the distance as the last node: loading,
-batching and error handling take the same paths as with the real files.
+with the old BatchNormWithGlobalNormalization op of the 2015 graph (GraphDef
+producer 8); LPIPS' inputs `0` and `1` in NCHW with the distance as the last
+node: loading, batching and error handling take the same paths as with the real files.
 """
 
 import numpy as np
 import tensorflow as tf
 
 FEATURES = 6
+BATCH_NORM = {"mean": 0.25, "variance": 2.0, "beta": -0.5, "gamma": 1.5, "epsilon": 1e-3}
 
 
 def _projection(channels):
@@ -21,22 +23,42 @@ def _write_graph(graph, path):
 
 
 def make_inception_standin(path):
-    """A graph shaped like classify_image_graph_def.pb: jpeg -> ... -> pool_3 [1, 1, 1, D]."""
+    """A graph shaped like classify_image_graph_def.pb: jpeg -> ... -> batch norm -> pool_3 [1, 1, 1, D]."""
+    from tensorflow.core.framework import attr_value_pb2
+
     with tf.Graph().as_default() as graph:
         contents = tf.compat.v1.placeholder(tf.string, [], name="DecodeJpeg/contents")
         image = tf.io.decode_jpeg(contents, channels=3, name="DecodeJpeg")
         x = tf.expand_dims(tf.cast(image, tf.float32, name="Cast"), 0, name="ExpandDims")
         x = tf.compat.v1.image.resize_bilinear(x, [5, 5], name="ResizeBilinear")
         x = (x - 128.0) / 128.0
-        x = tf.nn.conv2d(x, tf.constant(_projection(3)[np.newaxis, np.newaxis]), 1, "VALID")
-        tf.nn.avg_pool2d(x, 5, 1, "VALID", name="pool_3")  # [N, 1, 1, D], as the real graph
-    return _write_graph(graph, path)
+        tf.nn.conv2d(x, tf.constant(_projection(3)[np.newaxis, np.newaxis]), 1, "VALID", name="conv")
+        for name in ("mean", "variance", "beta", "gamma"):
+            tf.constant(np.full([FEATURES], BATCH_NORM[name], np.float32), name=f"bn/{name}")
+    graph_def = graph.as_graph_def()
+    # TensorFlow 2 refuses to build this removed op, so the node is written directly.
+    bn = graph_def.node.add(name="bn", op="BatchNormWithGlobalNormalization",
+                            input=["conv", "bn/mean", "bn/variance", "bn/beta", "bn/gamma"])
+    bn.attr["T"].type = tf.float32.as_datatype_enum
+    bn.attr["variance_epsilon"].f = BATCH_NORM["epsilon"]
+    bn.attr["scale_after_normalization"].b = True
+    pool = graph_def.node.add(name="pool_3", op="AvgPool", input=["bn"])  # [N, 1, 1, D]
+    pool.attr["T"].type = tf.float32.as_datatype_enum
+    for key, value in (("ksize", [1, 5, 5, 1]), ("strides", [1, 1, 1, 1])):
+        pool.attr[key].CopyFrom(attr_value_pb2.AttrValue(list=attr_value_pb2.AttrValue.ListValue(i=value)))
+    pool.attr["padding"].s = b"VALID"
+    graph_def.versions.producer = 8  # as the 2015 graph: before the batch norm op was removed
+    path.write_bytes(graph_def.SerializeToString())
+    return path
 
 
 def inception_standin_features(images):
-    """What the stand-in computes, in numpy: mean of resized (x - 128) / 128, projected."""
+    """What the stand-in computes, in numpy: mean of resized (x - 128) / 128, projected, normalized."""
     x = tf.compat.v1.image.resize_bilinear(tf.constant(images, tf.float32), [5, 5]).numpy()
-    return ((x - 128) / 128).mean(axis=(1, 2)) @ _projection(3)
+    projected = ((x - 128) / 128).mean(axis=(1, 2)) @ _projection(3)
+    bn = BATCH_NORM
+    return ((projected - bn["mean"]) / np.sqrt(bn["variance"] + bn["epsilon"]) * bn["gamma"]
+            + bn["beta"])
 
 
 def make_lpips_standin(path):

@@ -119,7 +119,52 @@ def _read_graph_def(path, member_name):
         graph_def.ParseFromString(data)
     except Exception as error:  # protobuf raises its own DecodeError
         raise ValueError(f"{path} is not a TensorFlow GraphDef (.pb): {error}") from error
-    return graph_def
+    return _replace_removed_ops(graph_def)
+
+
+def _replace_removed_ops(graph_def):
+    """graph_def with BatchNormWithGlobalNormalization nodes rewritten in current ops.
+
+    The 2015 Inception graph uses that op, removed from GraphDef version 9 on:
+    TensorFlow 2 imports it, but cannot run it inside a function. Each node
+    becomes (t - mean) * rsqrt(variance + epsilon) [* gamma] + beta under the
+    same name, so its consumers are unchanged.
+    """
+    if not any(node.op == "BatchNormWithGlobalNormalization" for node in graph_def.node):
+        return graph_def
+    from tensorflow.core.framework import attr_value_pb2
+
+    upgraded = tf.compat.v1.GraphDef()
+    upgraded.versions.CopyFrom(graph_def.versions)
+    upgraded.library.CopyFrom(graph_def.library)
+
+    def add(name, op, inputs, dtype, **attrs):
+        node = upgraded.node.add(name=name, op=op, input=inputs)
+        node.attr["T" if op != "Const" else "dtype"].type = dtype
+        for key, value in attrs.items():
+            node.attr[key].CopyFrom(value)
+        return name
+
+    for node in graph_def.node:
+        if node.op != "BatchNormWithGlobalNormalization":
+            upgraded.node.add().CopyFrom(node)
+            continue
+        data = [i for i in node.input if not i.startswith("^")]
+        control = [i for i in node.input if i.startswith("^")]
+        t, mean, variance, beta, gamma = data
+        dtype = node.attr["T"].type
+        name = node.name
+        epsilon = tf.make_tensor_proto(node.attr["variance_epsilon"].f, tf.as_dtype(dtype))
+        add(f"{name}/epsilon", "Const", [], dtype, value=attr_value_pb2.AttrValue(tensor=epsilon))
+        scale = add(f"{name}/inverse_std", "Rsqrt",
+                    [add(f"{name}/variance_epsilon", "AddV2", [variance, f"{name}/epsilon"], dtype)],
+                    dtype)
+        if node.attr["scale_after_normalization"].b:
+            scale = add(f"{name}/scale", "Mul", [scale, gamma], dtype)
+        centered = add(f"{name}/centered", "Sub", [t, mean], dtype)
+        scaled = add(f"{name}/scaled", "Mul", [centered, scale], dtype)
+        add(name, "AddV2", [scaled, beta, *control], dtype)
+    return upgraded
 
 
 def frozen_function(graph_def, input_names, output_name, input_specs, where):
