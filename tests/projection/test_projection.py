@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
+from standins import make_lpips_standin
 
 from stylegan2_tf.inference import to_uint8
 from stylegan2_tf.networks.generator import Generator
@@ -275,3 +276,20 @@ def test_script_usage_errors(tmp_path, target, extra, message):
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_script_projects_with_an_lpips_graph(setup, tmp_path):
+    """--distance=lpips runs the LPIPS graph loader (a stand-in with the real file's node names)."""
+    G, target, _, _, _ = setup
+    network = tmp_path / "G.keras"
+    G.save(network)
+    Image.fromarray(to_uint8(target)).save(tmp_path / "t.png")
+    lpips = make_lpips_standin(tmp_path / "net-lin_vgg_v0.1.pb")
+    outdir = tmp_path / "out"
+    result = run_script(f"--network={network}", f"--target={tmp_path / 't.png'}",
+                        f"--outdir={outdir}", "--steps=20", f"--lpips={lpips}")
+    assert result.returncode == 0, result.stderr
+    with np.load(outdir / "projected_w.npz") as data:
+        distances = data["distances"]
+    assert distances.shape == (20,) and np.all(np.isfinite(distances))
+    assert distances[-5:].mean() < distances[:5].mean()  # it fell (noise on w makes steps jumpy)
