@@ -7,13 +7,14 @@ DIR/D.keras when the pickle has them. No code from the pickle is run.
 """
 
 import os
-import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 
-from stylegan2_tf.network_io import save_network
+from stylegan2_tf.cli import outdir_flag, run
+from stylegan2_tf.network_io import NETWORK_NAMES, save_network
 from stylegan2_tf.official.convert import load_official
 from stylegan2_tf.official.pickle_reader import OfficialPickleError
 
@@ -21,6 +22,8 @@ SOURCE = flags.DEFINE_string("source", None, "Official TF1 network pickle (.pkl)
 DEST = flags.DEFINE_string("dest", None, "Output network folder (created if missing).")
 FORCE_FP32 = flags.DEFINE_boolean("force_fp32", False,
                                   "Compute in float32 where the network asks for float16 blocks.")
+OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Replace the networks of a --dest that has "
+                                 "some (those the pickle lacks are removed).")
 flags.mark_flags_as_required(["source", "dest"])
 
 
@@ -29,14 +32,22 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not os.path.isfile(SOURCE.value):
         raise app.UsageError(f"--source {SOURCE.value} is not a file")
+    dest = Path(DEST.value)
+    existing = [name for name in NETWORK_NAMES if (dest / f"{name}.keras").exists()]
+    if existing and not OVERWRITE.value:
+        raise app.UsageError(f"--dest: {dest} already holds {', '.join(existing)}; give "
+                             "--overwrite to replace them")
     try:
         networks = load_official(SOURCE.value, force_fp32=FORCE_FP32.value)
     except OfficialPickleError as error:
         raise app.UsageError(f"--source: {error}") from error
-    save_network(networks, DEST.value)
+    dest = outdir_flag(DEST.value, "dest")
+    save_network(networks, dest)
     written = [name for name, model in networks.items() if model is not None]
+    for name in set(existing) - set(written):  # a mix of two sources is no network folder
+        (dest / f"{name}.keras").unlink()
     print(f"wrote {', '.join(f'{name}.keras' for name in written)} to {DEST.value}")
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    run(main)

@@ -12,12 +12,12 @@ source is used when --labels is not given. See stylegan2_tf/data/convert.py.
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 
+from stylegan2_tf.cli import run
 from stylegan2_tf.data.convert import ON_ERROR, DatasetError, convert_dataset
 from stylegan2_tf.data.images import RESIZE_FILTERS, TRANSFORMS
 
@@ -57,4 +57,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    run(main)

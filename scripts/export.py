@@ -12,14 +12,13 @@ their optional inputs truncation_psi, truncation_cutoff and noise_mode.
 
 import logging
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 
-from stylegan2_tf.cli import generator_flag
-from stylegan2_tf.networks.generator import NOISE_MODES, Generator
+from stylegan2_tf.cli import generator_flag, require_finite, run
+from stylegan2_tf.networks.generator import NOISE_MODES
 from stylegan2_tf.serving import check_export_dir, export_saved_model
 
 NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
@@ -35,6 +34,7 @@ NOISE_MODE = flags.DEFINE_enum("noise_mode", "const", list(NOISE_MODES),
 FORCE_FP32 = flags.DEFINE_boolean("force_fp32", False,
                                   "Compute in float32 where the network asks for float16 blocks.")
 flags.mark_flags_as_required(["network", "export_dir"])
+require_finite(TRUNC)
 
 
 def main(argv):
@@ -42,13 +42,10 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:
         check_export_dir(EXPORT_DIR.value)
-    except FileExistsError as error:
+    except (OSError, ValueError) as error:
         raise app.UsageError(f"--export_dir: {error}") from error
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # its INFO lines on saving
     G = generator_flag(NETWORK.value)
-    if not isinstance(G, Generator):
-        raise app.UsageError(f"--network: {NETWORK.value} holds a {type(G).__name__}, "
-                             "not a generator")
     print(f"exporting {NETWORK.value}: z_dim {G.z_dim}, c_dim {G.c_dim}, "
           f"{G.img_resolution}x{G.img_resolution}x{G.img_channels} images, {G.num_ws} ws")
     lines = export_saved_model(G, EXPORT_DIR.value, TRUNC.value, TRUNC_CUTOFF.value,
@@ -59,4 +56,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    run(main)

@@ -9,21 +9,20 @@ Seeds follow the official scripts: z = np.random.RandomState(seed).randn(1, z_di
 
 import math
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 from tqdm import tqdm
 
-from stylegan2_tf.cli import generator_flag, range_flag
+from stylegan2_tf.cli import generator_flag, outdir_flag, require_finite, run, seeds_flag
 from stylegan2_tf.inference import generate_images, image_grid, save_png
 
 NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
 SEEDS = flags.DEFINE_string("seeds", None, "Seeds, as numbers and ranges: '0-7,42'.")
 TRUNC = flags.DEFINE_float("trunc", 1.0, "Truncation psi: 1 = none, 0 = the average image.")
-TRUNC_CUTOFF = flags.DEFINE_integer("trunc_cutoff", None, "Truncate only the first N ws (default all).")
+TRUNC_CUTOFF = flags.DEFINE_integer("trunc_cutoff", None, "Truncate only the first N ws (default all).",
+                                     lower_bound=1)
 NOISE_MODE = flags.DEFINE_enum("noise_mode", "const", ["const", "random", "none"],
                                "Per-pixel noise: the network's stored noise, fresh noise, or none.")
 CLASS_IDX = flags.DEFINE_integer("class_idx", None, "Class of a conditional network.")
@@ -31,15 +30,15 @@ OUTDIR = flags.DEFINE_string("outdir", None, "Folder for seedNNNN.png (created i
 GRID = flags.DEFINE_boolean("grid", False, "Also write grid.png with every image.")
 BATCH = flags.DEFINE_integer("batch", 8, "Images drawn at once.", lower_bound=1)
 flags.mark_flags_as_required(["network", "seeds", "outdir"])
+require_finite(TRUNC)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    seeds = range_flag(SEEDS.value, "seeds")
+    seeds = seeds_flag(SEEDS.value)
     G = generator_flag(NETWORK.value)
-    outdir = Path(OUTDIR.value)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = outdir_flag(OUTDIR.value)
     images = []
     for start in tqdm(range(0, len(seeds), BATCH.value), desc="generating", unit="batch"):
         chunk = seeds[start:start + BATCH.value]
@@ -57,4 +56,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    run(main)

@@ -12,7 +12,6 @@ line per metric (and appends it to --output when given).
 
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 
-from stylegan2_tf.cli import define_weights_flags, generator_flag
+from stylegan2_tf.cli import define_weights_flags, generator_flag, run
 from stylegan2_tf.data.builtin import digits_dataset
 from stylegan2_tf.metrics import evaluate, feature_nets
 
@@ -32,7 +31,8 @@ METRICS = flags.DEFINE_string("metrics", "fid50k_full", "Comma-separated metric 
 CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Dataset feature cache (default: "
                                 "$STYLEGAN2_CACHE or ~/.cache/stylegan2_tf/metrics).")
 BATCH = flags.DEFINE_integer("batch", 32, "Images per network call.", lower_bound=1)
-SEED = flags.DEFINE_integer("seed", 0, "Seed of latents, labels and random projections.")
+SEED = flags.DEFINE_integer("seed", 0, "Seed of latents, labels and random projections.",
+                            lower_bound=0)
 OUTPUT = flags.DEFINE_string("output", None, "Also append the JSON lines to this file.")
 weights_flags = define_weights_flags()
 flags.mark_flags_as_required(["network"])
@@ -48,6 +48,11 @@ def main(argv):
         raise app.UsageError(str(error)) from error
     if not specs:
         raise app.UsageError("--metrics: give at least one metric")
+    if OUTPUT.value is not None:
+        output = Path(OUTPUT.value)
+        if output.is_dir() or not output.parent.is_dir():
+            raise app.UsageError(f"--output: {output} is a folder or its folder does not exist; "
+                                 "expected a file to append to")
     G = generator_flag(NETWORK.value)
     data = DATA.value
     try:
@@ -56,6 +61,7 @@ def main(argv):
                                   G.img_resolution)
         evaluator = evaluate.Evaluator(data, weights_flags(), CACHE_DIR.value, BATCH.value,
                                        SEED.value)
+        evaluator.prepare(G, specs)
         for spec in specs:
             result = evaluator.evaluate(G, [spec])[spec.name]
             report(spec.name, result, data)
@@ -75,4 +81,4 @@ def report(name, result, data):
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    run(main)

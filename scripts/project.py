@@ -22,7 +22,6 @@ Writes to --outdir, each file aside then renamed into place:
 """
 
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -32,7 +31,7 @@ from absl import app, flags
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from stylegan2_tf.cli import generator_flag
+from stylegan2_tf.cli import generator_flag, outdir_flag, run
 from stylegan2_tf.inference import image_grid, save_png, to_uint8
 from stylegan2_tf.projection import (
     Projector,
@@ -84,11 +83,6 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     target = read_target(TARGET.value)
-    outdir = Path(OUTDIR.value)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise app.UsageError(f"--outdir: cannot create {outdir} ({error})") from error
     distance = distance_flag()
     G = generator_flag(NETWORK.value)
     if G.img_channels not in (1, 3):
@@ -102,6 +96,7 @@ def main(argv):
         projector = Projector(G, distance, w_plus=W_PLUS.value, class_idx=CLASS_IDX.value)
     except ValueError as error:
         raise app.UsageError(f"--class_idx: {error}") from error
+    outdir = outdir_flag(OUTDIR.value)  # only once every input was accepted
 
     with tqdm(total=STEPS.value, desc="projecting", unit="step") as bar:
         def progress(step, dist):
@@ -124,4 +119,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    run(main)

@@ -8,15 +8,20 @@ images across the top, row images down the left) and one {row}-{col}.png per cel
 """
 
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 from absl import app, flags
 
-from stylegan2_tf.cli import generator_flag, range_flag
+from stylegan2_tf.cli import (
+    generator_flag,
+    outdir_flag,
+    range_flag,
+    require_finite,
+    run,
+    seeds_flag,
+)
 from stylegan2_tf.inference import image_grid, save_png, style_mix
 
 NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
@@ -28,21 +33,21 @@ NOISE_MODE = flags.DEFINE_enum("noise_mode", "const", ["const", "random", "none"
 CLASS_IDX = flags.DEFINE_integer("class_idx", None, "Class of a conditional network.")
 OUTDIR = flags.DEFINE_string("outdir", None, "Output folder (created if missing).")
 flags.mark_flags_as_required(["network", "rows", "cols", "outdir"])
+require_finite(TRUNC)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    rows, cols = range_flag(ROWS.value, "rows"), range_flag(COLS.value, "cols")
+    rows, cols = seeds_flag(ROWS.value, "rows"), seeds_flag(COLS.value, "cols")
     styles = range_flag(STYLES.value, "styles")
+    outdir = outdir_flag(OUTDIR.value)
     G = generator_flag(NETWORK.value)
     try:
         row_images, col_images, mixes = style_mix(G, rows, cols, styles, TRUNC.value,
                                                   NOISE_MODE.value, CLASS_IDX.value)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
-    outdir = Path(OUTDIR.value)
-    outdir.mkdir(parents=True, exist_ok=True)
     blank = np.zeros_like(row_images[0])
     cells = [blank, *col_images]
     for i, row in enumerate(rows):
@@ -55,4 +60,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    run(main)

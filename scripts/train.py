@@ -9,13 +9,12 @@ several machines through MultiWorkerMirroredStrategy when TF_CONFIG is set.
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 
-from stylegan2_tf.cli import define_weights_flags
+from stylegan2_tf.cli import define_weights_flags, require_finite, run
 from stylegan2_tf.metrics.evaluate import parse_metrics
 from stylegan2_tf.networks.presets import PRESET_NAMES
 from stylegan2_tf.training.loop import RunOptions, TrainingRun
@@ -47,6 +46,7 @@ METRICS = flags.DEFINE_string("metrics", "", "Metrics of G_ema at each snapshot,
 METRIC_CACHE = flags.DEFINE_string("metric_cache", None, "Dataset feature cache for --metrics "
                                    "(default: $STYLEGAN2_CACHE or ~/.cache/stylegan2_tf/metrics).")
 weights_flags = define_weights_flags()
+require_finite(KIMG, TICK, GAMMA)
 flags.mark_flags_as_required(["outdir"])
 
 
@@ -77,4 +77,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    run(main)

@@ -7,20 +7,19 @@ seed's image. Writes grid.png.
 """
 
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags
 
-from stylegan2_tf.cli import generator_flag, range_flag
+from stylegan2_tf.cli import generator_flag, outdir_flag, run, seeds_flag
 from stylegan2_tf.inference import image_grid, parse_floats, save_png, truncation_sweep
 
 NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
 SEEDS = flags.DEFINE_string("seeds", "0-5", "Row seeds: '0-5,42'.")
 PSIS = flags.DEFINE_string("psis", "1,0.7,0.5,0,-0.5,-1", "Column truncation psis.")
-TRUNC_CUTOFF = flags.DEFINE_integer("trunc_cutoff", None, "Truncate only the first N ws.")
+TRUNC_CUTOFF = flags.DEFINE_integer("trunc_cutoff", None, "Truncate only the first N ws.",
+                                     lower_bound=1)
 NOISE_MODE = flags.DEFINE_enum("noise_mode", "const", ["const", "random", "none"], "Per-pixel noise.")
 CLASS_IDX = flags.DEFINE_integer("class_idx", None, "Class of a conditional network.")
 OUTDIR = flags.DEFINE_string("outdir", None, "Output folder (created if missing).")
@@ -30,22 +29,21 @@ flags.mark_flags_as_required(["network", "outdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    seeds = range_flag(SEEDS.value, "seeds")
+    seeds = seeds_flag(SEEDS.value)
     try:
         psis = parse_floats(PSIS.value, "--psis")
     except ValueError as error:
         raise app.UsageError(str(error)) from error
+    outdir = outdir_flag(OUTDIR.value)
     G = generator_flag(NETWORK.value)
     try:
         images = truncation_sweep(G, seeds, psis, TRUNC_CUTOFF.value, NOISE_MODE.value,
                                   CLASS_IDX.value)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
-    outdir = Path(OUTDIR.value)
-    outdir.mkdir(parents=True, exist_ok=True)
     save_png(image_grid(images.reshape(-1, *images.shape[2:]), len(psis)), outdir / "grid.png")
     print(f"wrote {outdir / 'grid.png'} ({len(seeds)} seeds x {len(psis)} psis)")
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    run(main)

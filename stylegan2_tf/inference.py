@@ -13,9 +13,14 @@ from PIL import Image
 
 from stylegan2_tf.files import atomic_write
 
+MAX_RANGE_VALUES = 1_000_000
 
-def parse_range(text, name="value"):
-    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]; raises ValueError naming `name`."""
+
+def parse_range(text, name="value", max_value=None):
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]; raises ValueError naming `name`.
+
+    Values above `max_value` (when given) and more than MAX_RANGE_VALUES values are refused.
+    """
     values = []
     for part in str(text).split(","):
         part = part.strip()
@@ -25,6 +30,10 @@ def parse_range(text, name="value"):
         first, last = int(match[1]), int(match[2] or match[1])
         if last < first:
             raise ValueError(f"{name}: range {part!r} runs backwards")
+        if max_value is not None and last > max_value:
+            raise ValueError(f"{name}: {last} is larger than {max_value}, the largest allowed")
+        if len(values) + last - first + 1 > MAX_RANGE_VALUES:
+            raise ValueError(f"{name}: {text!r} gives more than {MAX_RANGE_VALUES} values")
         values.extend(range(first, last + 1))
     return values
 

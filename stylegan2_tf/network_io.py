@@ -5,6 +5,7 @@ A network folder (what scripts/convert.py and training write) holds
 aside and renamed into place, so an interrupted save leaves no partial file.
 """
 
+import zipfile
 from pathlib import Path
 
 import keras
@@ -24,6 +25,8 @@ def load_network(source, impl="auto"):
     ValueError with the reason.
     """
     path = Path(source)
+    if not str(source):
+        raise ValueError("no network given (an empty path)")
     if not path.exists():
         raise FileNotFoundError(f"network {source} does not exist")
     if path.is_dir():
@@ -39,6 +42,8 @@ def load_network(source, impl="auto"):
 
 
 def _load_keras(path):
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a .keras file (a zip archive); is it empty or truncated?")
     try:
         return keras.saving.load_model(path)
     except (ValueError, OSError, KeyError) as error:

@@ -181,8 +181,14 @@ def _summary(serving, functions, defaults):
 
 
 def check_export_dir(export_dir):
-    """Raises FileExistsError unless export_dir is missing or an empty folder."""
+    """Raises FileExistsError unless export_dir is missing or an empty folder, NotADirectoryError
+    where a folder above it is a file, ValueError for an empty path."""
+    if not str(export_dir):
+        raise ValueError("expected a new folder, got an empty path")
     path = Path(export_dir)
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise NotADirectoryError(f"{blocking} is a file, so {export_dir} cannot be created")
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise FileExistsError(f"{export_dir} exists and is not an empty folder; "
                               "TF Serving expects a new numbered version folder (e.g. model/2)")

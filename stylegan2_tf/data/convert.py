@@ -158,6 +158,9 @@ def _check_resolution(resolution, what):
 
 
 def _check_dest(dest, overwrite):
+    blocking = next((p for p in dest.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise DatasetError(f"destination {dest} cannot be created: {blocking} is a file")
     if not dest.exists():
         return
     if not dest.is_dir():
@@ -171,11 +174,15 @@ def _load_labels(source_files, labels):
     if labels is not None:
         try:
             text = Path(labels).read_text()
-        except OSError as error:
+        except (OSError, UnicodeDecodeError) as error:
             raise DatasetError(f"cannot read labels {labels}: {error}") from error
         where = str(labels)
     elif source_files.has(LABELS_FILE):
-        text, where = source_files.read(LABELS_FILE).decode(), f"{source_files.path}/{LABELS_FILE}"
+        where = f"{source_files.path}/{LABELS_FILE}"
+        try:
+            text = source_files.read(LABELS_FILE).decode()
+        except UnicodeDecodeError as error:
+            raise DatasetError(f"cannot read labels {where}: {error}") from error
     else:
         return None
     try:

@@ -97,6 +97,9 @@ def parse_metric(name):
             spec = MetricSpec(name, kind, _count(*match.groups()) if match[1] else SWD_DEFAULT_IMAGES)
         if spec.num_gen < 2:
             raise ValueError(f"metric {name}: needs at least 2 images")
+        if kind == "pr" and not 1 <= spec.nhood_size < spec.num_gen:
+            raise ValueError(f"metric {name}: needs a neighborhood size k in [1, images), "
+                             f"got k = {spec.nhood_size} for {spec.num_gen} images")
         return spec
     raise ValueError(f"unknown metric {name!r}; expected fid50k_full, kid50k_full, pr50k3_full, "
                      f"{', '.join(PPL_VARIANTS)}, swd (or other counts: fid10k_full, pr2k3_full, "
@@ -133,6 +136,8 @@ class Evaluator:
         self.metadata = read_metadata(self.data_dir)
         self.weights = dict(weights or {})
         self.cache_dir = Path(cache_dir or os.environ.get("STYLEGAN2_CACHE") or DEFAULT_CACHE)
+        if self.cache_dir.exists() and not self.cache_dir.is_dir():
+            raise ValueError(f"the feature cache {self.cache_dir} exists and is not a folder")
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.progress = progress
@@ -150,6 +155,25 @@ class Evaluator:
             values = getattr(self, f"_{spec.kind}")(G, spec)
             results[spec.name] = {**values, "time_s": round(time.time() - start, 2)}
         return results
+
+    def prepare(self, G, specs):
+        """Raises ValueError now for what `evaluate(G, specs)` would fail on only after hours:
+        G not drawing the dataset's images, a dataset too small for a metric, a feature
+        network file that does not load. G None: skip the generator check."""
+        if G is not None:
+            self._check_generator(G)
+        specs = [parse_metric(s) if isinstance(s, str) else s for s in specs]
+        check_weights(specs, self.weights)
+        count = self.metadata["image_count"]
+        for spec in specs:
+            needed = {"fid": 2, "kid": 2, "pr": spec.nhood_size + 1, "swd": spec.num_gen}.get(
+                spec.kind, 0)
+            if count < needed:
+                hint = f" (name a smaller count: swd{count})" if spec.kind == "swd" and count >= 2 else ""
+                raise ValueError(f"metric {spec.name} needs at least {needed} dataset images; "
+                                 f"{self.data_dir} has {count}{hint}")
+            if spec.weights is not None:
+                self._network(spec.weights)
 
     def _check_generator(self, G):
         """G must draw the dataset's images; a conditional G, for the dataset's classes."""

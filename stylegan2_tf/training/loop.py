@@ -138,11 +138,17 @@ class TrainingRun:
         self.metric_specs = parse_metrics(",".join(options.metrics))
         check_weights(self.metric_specs, options.metric_weights)  # fail now, not at the 1st snapshot
         self.evaluator = None
+        if any(p.exists() and not p.is_dir() for p in (self.outdir, *self.outdir.parents)):
+            raise ValueError(f"--outdir {options.outdir}: it or a folder above it is a file")
         self.outdir.mkdir(parents=True, exist_ok=True)
         builtin = self.outdir / ("builtin-data" if self.chief else
                                  f".builtin-data-worker{self.strategy.cluster_resolver.task_id}")
         self.data_dir = options.data or str(digits_dataset(builtin))
         metadata = read_metadata(self.data_dir)
+        if self.metric_specs and self.chief:  # fail now on what would fail at the 1st snapshot
+            self.evaluator = Evaluator(self.data_dir, options.metric_weights, options.metric_cache,
+                                       progress=False)
+            self.evaluator.prepare(None, self.metric_specs)
         replicas = self.strategy.num_replicas_in_sync
         self.preset = _preset(options, metadata["resolution"], replicas)
         c_dim, channels = metadata["label_size"], metadata["channels"]
