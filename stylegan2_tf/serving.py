@@ -23,14 +23,11 @@ sizes are checked in the graph by tf.debugging.Assert, whose messages name the
 input and the expected shape.
 """
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import tensorflow as tf
 
-from stylegan2_tf.files import usual_permissions
+from stylegan2_tf.files import atomic_folder
 from stylegan2_tf.network_io import rebuilt_generator
 from stylegan2_tf.networks.generator import NOISE_MODES
 
@@ -222,12 +219,6 @@ def export_saved_model(G, export_dir, truncation_psi=1.0, truncation_cutoff=None
     functions = _functions(serving, defaults)
     export_dir = Path(export_dir)
     export_dir.parent.mkdir(parents=True, exist_ok=True)
-    partial = tempfile.mkdtemp(dir=export_dir.parent, prefix=f".{export_dir.name}.")
-    try:
-        tf.saved_model.save(_root(functions), partial, signatures=functions)
-        usual_permissions(partial, 0o777)  # TF Serving may run as another user
-        os.replace(partial, export_dir)
-    finally:
-        if os.path.exists(partial):
-            shutil.rmtree(partial)
+    atomic_folder(export_dir, lambda partial: tf.saved_model.save(
+        _root(functions), str(partial), signatures=functions))
     return _summary(serving, functions, defaults)

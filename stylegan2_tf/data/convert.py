@@ -18,7 +18,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tqdm import tqdm
 from stylegan2_tf.data import images, records
 from stylegan2_tf.data.images import ImageError
 from stylegan2_tf.data.sources import IMAGE_EXTENSIONS, LABELS_FILE, ImageSource
+from stylegan2_tf.files import aside_name
 
 ON_ERROR = ("fail", "skip")
 SOURCE_BYTES_PER_SHARD = 256 << 20
@@ -121,8 +121,9 @@ def convert_dataset(source, dest, resolution=None, transform="none", resize_filt
                      label_size=0 if label_map is None else max(label_map.values(), default=-1) + 1,
                      source=description if description is not None else str(source))
         dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
+        partial = aside_name(dest, suffix=".partial")  # created inside the try: nothing leaks
         try:
+            partial.mkdir()
             metadata = _write(source_files, accepted, partial, plan, reject, progress)
             metadata["skipped"] = [{"file": name, "reason": reason} for name, reason in skipped]
             (partial / records.METADATA_FILE).write_text(json.dumps(metadata, indent=1) + "\n")
@@ -314,7 +315,7 @@ def _publish(partial, dest, overwrite):
     if not dest.exists():
         os.replace(partial, dest)
         return
-    old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".old"))
+    old = aside_name(dest, suffix=".old")
     os.replace(dest, old)
     os.replace(partial, dest)
     shutil.rmtree(old)
