@@ -7,12 +7,7 @@ feature, 50k generated ones, 100 subsets of 1000).
 
 import numpy as np
 
-
-def _check_features(features, name):
-    features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2 or features.shape[0] < 2 or features.shape[1] < 1:
-        raise ValueError(f"{name} must be [N >= 2, D >= 1]. Received: shape {features.shape}")
-    return features
+from stylegan2_tf.metrics.features import feature_pair
 
 
 def polynomial_mmd2(x, y):
@@ -52,11 +47,7 @@ def kernel_inception_distance(real_features, fake_features, num_subsets=100, max
     Returns:
         float, in squared feature units (the papers often report it x1e3).
     """
-    real = _check_features(real_features, "real_features")
-    fake = _check_features(fake_features, "fake_features")
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"real and fake features differ in dimension: {real.shape[1]} != "
-                         f"{fake.shape[1]}")
+    real, fake = feature_pair(real_features, fake_features, 2, np.float64)
     if int(num_subsets) < 1:
         raise ValueError(f"num_subsets must be >= 1. Received: num_subsets={num_subsets!r}")
     if int(max_subset_size) < 2:

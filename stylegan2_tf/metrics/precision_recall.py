@@ -11,12 +11,7 @@ that 50k x 200k pairs never sit in memory at once.
 import numpy as np
 import tensorflow as tf
 
-
-def _check_features(features, name, min_rows):
-    features = np.asarray(features, dtype=np.float32)
-    if features.ndim != 2 or features.shape[0] < min_rows or features.shape[1] < 1:
-        raise ValueError(f"{name} must be [N >= {min_rows}, D >= 1]. Received: shape {features.shape}")
-    return features
+from stylegan2_tf.metrics.features import feature_pair
 
 
 def _squared_distances(rows, cols):
@@ -91,11 +86,7 @@ def precision_recall(real_features, fake_features, nhood_size=3, row_batch_size=
     if int(row_batch_size) < 1 or int(col_batch_size) < 1:
         raise ValueError(f"row_batch_size and col_batch_size must be >= 1. Received: "
                          f"{row_batch_size!r}, {col_batch_size!r}")
-    real = _check_features(real_features, "real_features", nhood_size + 1)
-    fake = _check_features(fake_features, "fake_features", nhood_size + 1)
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"real and fake features differ in dimension: {real.shape[1]} != "
-                         f"{fake.shape[1]}")
+    real, fake = feature_pair(real_features, fake_features, nhood_size + 1, np.float32)
     # Distances do not change under a common shift; centring reduces float32 cancellation.
     center = real.mean(axis=0, dtype=np.float64).astype(np.float32)
     real = tf.constant(real - center)
