@@ -31,7 +31,7 @@ from absl import app, flags
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from stylegan2_tf.cli import generator_flag, outdir_flag, run
+from stylegan2_tf.cli import define_weights_flags, generator_flag, outdir_flag, run
 from stylegan2_tf.inference import image_grid, save_png, to_uint8
 from stylegan2_tf.projection import (
     Projector,
@@ -48,7 +48,7 @@ SEED = flags.DEFINE_integer("seed", 0, "Seed of the initial noise maps and of th
                             lower_bound=0)
 DISTANCE = flags.DEFINE_enum("distance", "lpips", ["lpips", "pixel"],
                              "LPIPS (the paper's; needs --lpips) or mean squared pixel error.")
-LPIPS = flags.DEFINE_string("lpips", None, "net-lin_vgg_v0.1.pb (default: env STYLEGAN2_LPIPS).")
+weights_flags = define_weights_flags("lpips")
 CLASS_IDX = flags.DEFINE_integer("class_idx", None, "Class of a conditional network.")
 W_PLUS = flags.DEFINE_boolean("w_plus", False, "Optimize one w per layer instead of one w.")
 SNAPSHOTS = flags.DEFINE_integer("snapshots", 8, "Images in progress.png.", lower_bound=1)
@@ -74,7 +74,7 @@ def distance_flag():
     from stylegan2_tf.metrics.feature_nets import load_lpips
 
     try:
-        return load_lpips(LPIPS.value)
+        return load_lpips(weights_flags().get("lpips"))
     except (FileNotFoundError, ValueError, OSError) as error:
         raise app.UsageError(f"--lpips: {error} (or project with --distance=pixel)") from error
 

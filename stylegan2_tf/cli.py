@@ -83,11 +83,13 @@ def require_finite(*float_flags):
                                  f"--{holder.name}: expected a finite number")
 
 
-def define_weights_flags():
-    """Defines --inception, --vgg16 and --lpips; returns fn() -> {flag: path} of those given."""
+def define_weights_flags(*names):
+    """Defines --inception, --vgg16 and --lpips (only `names`, when given); returns
+    fn() -> {flag: path} of those given."""
     from stylegan2_tf.metrics.feature_nets import INCEPTION, LPIPS, VGG16
 
+    chosen = [weights for weights in (INCEPTION, VGG16, LPIPS) if not names or weights.flag in names]
     defined = {weights.flag: flags.DEFINE_string(
         weights.flag, None, f"{weights.name} weights, {weights.file_name} from {weights.url} "
-                            f"(default: ${weights.env}).") for weights in (INCEPTION, VGG16, LPIPS)}
+                            f"(default: ${weights.env}).") for weights in chosen}
     return lambda: {name: flag.value for name, flag in defined.items() if flag.value}

@@ -25,15 +25,7 @@ def atomic_write(path, write):
     at it); an interrupted write leaves `path` as it was and removes the
     temporary file. The file gets the usual permissions (umask).
     """
-    path = Path(path)
-    partial = aside_name(path)
-    try:
-        write(partial)
-        usual_permissions(partial, 0o666)
-        os.replace(partial, path)
-    finally:
-        if partial.exists():
-            partial.unlink()
+    _write_aside(path, write, aside_name(path), 0o666, os.unlink)
 
 
 def atomic_folder(path, write):
@@ -42,15 +34,18 @@ def atomic_folder(path, write):
     write() creates the folder; an interrupted write leaves `path` as it was and
     removes the temporary folder. The folder gets the usual permissions (umask).
     """
-    path = Path(path)
-    partial = aside_name(path, suffix=".partial")
+    _write_aside(path, write, aside_name(path, suffix=".partial"), 0o777, shutil.rmtree)
+
+
+def _write_aside(path, write, partial, mode, remove):
+    """write(partial), chmod to `mode` less the umask, rename to `path`; remove(partial) on failure."""
     try:
         write(partial)
-        usual_permissions(partial, 0o777)
+        usual_permissions(partial, mode)
         os.replace(partial, path)
     finally:
         if partial.exists():
-            shutil.rmtree(partial)
+            remove(partial)
 
 
 def usual_permissions(path, mode):
