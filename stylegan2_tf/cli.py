@@ -89,7 +89,10 @@ def define_weights_flags(*names):
     from stylegan2_tf.metrics.feature_nets import INCEPTION, LPIPS, VGG16
 
     chosen = [weights for weights in (INCEPTION, VGG16, LPIPS) if not names or weights.flag in names]
+    # Defined in the caller's name (absl names __main__ after argv[0]): its --help lists them.
+    script = sys._getframe(1).f_globals["__name__"]
+    script = sys.argv[0] if script == "__main__" else script
     defined = {weights.flag: flags.DEFINE_string(
         weights.flag, None, f"{weights.name} weights, {weights.file_name} from {weights.url} "
-                            f"(default: ${weights.env}).") for weights in chosen}
+                            f"(default: ${weights.env}).", module_name=script) for weights in chosen}
     return lambda: {name: flag.value for name, flag in defined.items() if flag.value}
