@@ -326,10 +326,10 @@ class TrainingRun:
             self.measure(path)
 
     def measure(self, snapshot):
-        """Evaluates G_ema on --metrics; one line each to the log, metric-<name>.jsonl, TensorBoard."""
-        if self.evaluator is None:
-            self.evaluator = Evaluator(self.data_dir, self.options.metric_weights,
-                                       self.options.metric_cache, progress=False)
+        """Evaluates G_ema on --metrics; one line each to the log, metric-<name>.jsonl, TensorBoard.
+
+        Runs on the chief, whose evaluator the constructor made and checked.
+        """
         step = int(self.trainer.images_seen.numpy())
         for spec in self.metric_specs:
             results = self.evaluator.evaluate(self.G_ema, [spec])[spec.name]
