@@ -159,6 +159,14 @@ class MappingNetwork(keras.layers.Layer):
 def modulated_conv2d(x, weight, styles, f, demodulate=True, up=1, fused=True, impl="auto"):
     """Modulated (and demodulated) convolution, eq. 1-3 of the paper.
 
+    1. Styles, weights and demodulation coefficients are computed in float32
+       (in x's dtype when that is wider), as both references do.
+    2. When x is float16 and demodulating, the weights are first divided by
+       their largest magnitude per output map (times 1 / sqrt(k k I)) and the
+       styles by their largest magnitude per sample (stylegan2-ada): the
+       demodulation cancels both scales, and float16 products cannot overflow.
+    3. The result is computed in x's dtype.
+
     Args:
         x: [N, H, W, I] input features.
         weight: [k, k, I, O] equalized, already scaled weights.
@@ -170,25 +178,32 @@ def modulated_conv2d(x, weight, styles, f, demodulate=True, up=1, fused=True, im
             fused_modconv); otherwise scale the activations instead (same result).
 
     Returns:
-        [N, H * up, W * up, O].
+        [N, H * up, W * up, O] in x's dtype.
     """
+    x = tf.convert_to_tensor(x)
     k, in_channels, out_channels = int(weight.shape[0]), int(weight.shape[2]), int(weight.shape[3])
-    styles = tf.cast(styles, x.dtype)
-    weight = tf.cast(weight, x.dtype)
+    coef_dtype = tf.float32 if x.dtype.size < 4 else x.dtype
+    styles = tf.cast(styles, coef_dtype)
+    weight = tf.cast(weight, coef_dtype)
+    if demodulate and x.dtype == tf.float16:
+        weight = weight * (1 / np.sqrt(k * k * in_channels)) / tf.reduce_max(
+            tf.abs(weight), axis=[0, 1, 2], keepdims=True)  # [k, k, I, O]
+        styles = styles / tf.reduce_max(tf.abs(styles), axis=1, keepdims=True)  # [N, I]
     dcoefs = None
     if demodulate:
         # 1 / |w * s| per output map: sum over k, k, I of (w s)^2 = s^2 @ sum_kk w^2.
         w_sq = tf.reduce_sum(tf.square(weight), axis=[0, 1])  # [I, O]
         dcoefs = tf.math.rsqrt(tf.matmul(tf.square(styles), w_sq) + 1e-8)  # [N, O]
     if not fused:
-        x = x * styles[:, tf.newaxis, tf.newaxis, :]
-        x = conv2d_resample(x, weight, f, up=up, impl=impl)
+        x = x * tf.cast(styles, x.dtype)[:, tf.newaxis, tf.newaxis, :]
+        x = conv2d_resample(x, tf.cast(weight, x.dtype), f, up=up, impl=impl)
         if demodulate:
-            x = x * dcoefs[:, tf.newaxis, tf.newaxis, :]
+            x = x * tf.cast(dcoefs, x.dtype)[:, tf.newaxis, tf.newaxis, :]
         return x
     w = weight[tf.newaxis] * styles[:, tf.newaxis, tf.newaxis, :, tf.newaxis]  # [N, k, k, I, O]
     if demodulate:
         w = w * dcoefs[:, tf.newaxis, tf.newaxis, tf.newaxis, :]
+    w = tf.cast(w, x.dtype)
     batch = tf.shape(x)[0]
     height, width = tf.shape(x)[1], tf.shape(x)[2]
     # Samples become groups of one convolution: [N, H, W, I] -> [1, H, W, N * I].
@@ -225,8 +240,9 @@ class ModulatedConv2D(keras.layers.Layer):
         self.resample_filter = tuple(float(v) for v in resample_filter)
         self.impl = impl
         self._filter = setup_filter(list(self.resample_filter))
+        # Styles in the weights' dtype (float32 in float16 blocks), as the references.
         self.affine = EqualizedDense(self.in_channels, bias_init=1.0, name="affine", impl=impl,
-                                     dtype=self.dtype_policy)
+                                     dtype=self.dtype_policy.variable_dtype)
 
     def build(self, x_shape=None, w_shape=None):
         self.affine.build((None, self.w_dim))
@@ -237,8 +253,8 @@ class ModulatedConv2D(keras.layers.Layer):
 
     def call(self, x, w, fused_modconv=None):
         fused = self.fused_modconv if fused_modconv is None else fused_modconv
-        styles = self.affine(tf.cast(w, x.dtype))
-        weight = tf.cast(self.weight * self.weight_gain, x.dtype)
+        styles = self.affine(tf.cast(w, self.affine.compute_dtype))
+        weight = self.weight * self.weight_gain
         return modulated_conv2d(x, weight, styles, self._filter, demodulate=self.demodulate,
                                 up=self.up, fused=fused, impl=self.impl)
 

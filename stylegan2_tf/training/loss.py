@@ -13,14 +13,17 @@ import tensorflow as tf
 from stylegan2_tf.networks.generator import RNG_ALG
 
 
-def mixed_ws(G, z, c, seed, style_mixing_prob=0.0, update_w_avg=True):
+def mixed_ws(G, z, c, seed, style_mixing_prob=0.0):
     """ws [N, num_ws, w_dim] for latents z, with style-mixing regularization.
+
+    Every call is a training-mode mapping: it updates G's w_avg from the ws of z
+    (as both references do in each phase that runs G), not from the second latent.
 
     With probability style_mixing_prob, the ws from a random cutoff in
     [1, num_ws) on come from a second latent (official style mixing); the
     draws are a function of `seed` (int32 [2]).
     """
-    ws = G.mapping(z, c, update_w_avg=update_w_avg)
+    ws = G.mapping(z, c, update_w_avg=True)
     if style_mixing_prob > 0:
         num_ws = G.num_ws
         cutoff_seed, mix_seed, z_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3, alg=RNG_ALG))
@@ -59,19 +62,21 @@ def path_length_penalty(G, ws, pl_mean, pl_weight, pl_decay, seed):
 
     |J_w^T y| for ws [N, num_ws, w_dim] with y ~ N(0, 1) / sqrt(H W), averaged
     over the ws; the penalty is pl_weight * (length - a)^2 with
-    a = lerp(pl_mean, mean(length), pl_decay). The caller stores the returned
-    mean (the official pl_mean_var). Noise is a function of `seed` (int32 [2]).
+    a = lerp(pl_mean, mean(length), pl_decay). As in both references, the
+    gradient flows through a (only the stored copy is detached): the caller
+    stores the returned mean (the official pl_mean_var) without gradient.
+    Noise is a function of `seed` (int32 [2]).
     """
     noise_seed, projection_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2, alg=RNG_ALG))
     with tf.GradientTape() as tape:
         tape.watch(ws)
         images = G.synthesis(ws, noise_mode="random", noise_seed=noise_seed)
         shape = tf.shape(images)
-        noise = tf.random.stateless_normal(shape, projection_seed, alg=RNG_ALG) / tf.sqrt(
-            tf.cast(shape[1] * shape[2], tf.float32))
+        noise = tf.random.stateless_normal(shape, projection_seed, dtype=images.dtype,
+                                           alg=RNG_ALG) / tf.sqrt(tf.cast(shape[1] * shape[2], images.dtype))
         projected = tf.reduce_sum(images * noise)
     grads = tape.gradient(projected, ws)  # [N, num_ws, w_dim]
     lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))  # [N]
     new_mean = pl_mean + (tf.reduce_mean(lengths) - pl_mean) * pl_decay
-    penalty = tf.square(lengths - tf.stop_gradient(new_mean)) * pl_weight
+    penalty = tf.square(lengths - new_mean) * pl_weight
     return penalty, new_mean

@@ -154,8 +154,7 @@ class Trainer:
     def _g_reg_replica(self, real_images, real_c, z):
         z, c = self._fake_inputs(z, real_c, self.config.pl_batch_shrink)
         with tf.GradientTape() as tape:
-            ws = losses.mixed_ws(self.G, z, c, self._phase_seed(1), self.config.style_mixing_prob,
-                                 update_w_avg=False)
+            ws = losses.mixed_ws(self.G, z, c, self._phase_seed(1), self.config.style_mixing_prob)
             penalty, new_mean = losses.path_length_penalty(
                 self.G, ws, self.pl_mean, self.config.pl_weight, self.config.pl_decay,
                 self._phase_seed(1, 1))
@@ -167,8 +166,7 @@ class Trainer:
 
     def _d_main_replica(self, real_images, real_c, z):
         z, c = self._fake_inputs(z, real_c)
-        ws = losses.mixed_ws(self.G, z, c, self._phase_seed(2), self.config.style_mixing_prob,
-                             update_w_avg=False)
+        ws = losses.mixed_ws(self.G, z, c, self._phase_seed(2), self.config.style_mixing_prob)
         fake_images = tf.stop_gradient(
             self.G.synthesis(ws, noise_mode="random", noise_seed=self._phase_seed(2, 1)))
         with tf.GradientTape() as tape:

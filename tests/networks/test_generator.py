@@ -66,6 +66,20 @@ def test_modulated_conv2d_matches_numpy(fused, demodulate):
                                atol=1e-4)
 
 
+@pytest.mark.parametrize("fused", [False, True])
+def test_float16_modulated_conv2d_prenormalizes(fused):
+    """Styles up to 6e4 (x * s and s^2 beyond float16's 65504): pre-normalized as stylegan2-ada
+    does, the float16 result is finite and equals the float32 one to float16 precision."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 5, 6, 4)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 4, 5)).astype(np.float32) / 6
+    s = rng.uniform(2e4, 6e4, (2, 4)).astype(np.float32)
+    y = modulated_conv2d(tf.cast(x, tf.float16), w, s, setup_filter([1, 3, 3, 1]), fused=fused)
+    assert y.dtype == tf.float16
+    np.testing.assert_allclose(y.numpy().astype(np.float32), numpy_modulated_conv(x, w, s, True),
+                               rtol=2e-2, atol=2e-2)
+
+
 def test_modulated_conv2d_upsampling_fused_equals_unfused():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 4, 5, 3)).astype(np.float32)
@@ -174,6 +188,22 @@ def test_mixed_precision_blocks():
     assert all(w.dtype == "float32" for w in G.weights)
     img = G(_z(2), noise_mode="const")
     assert img.dtype == tf.float32 and np.all(np.isfinite(img.numpy()))
+
+
+def test_float16_blocks_with_large_styles_stay_finite():
+    G = tiny_generator(synthesis={"num_fp16_res": 2, "conv_clamp": 256})
+    reference = tiny_generator()
+    for layer in (G, reference):
+        layer.set_weights(G.get_weights())
+        for block in layer.synthesis.blocks:
+            for conv in (block.conv0, block.conv1):
+                if conv is not None:
+                    conv.conv.affine.bias.assign(tf.fill(conv.conv.affine.bias.shape, 3e4))
+    z = _z(2)
+    img = G(z, noise_mode="const").numpy()
+    assert np.all(np.isfinite(img))
+    # Demodulation cancels the style scale: the float32 network draws the same image.
+    np.testing.assert_allclose(img, reference(z, noise_mode="const").numpy(), atol=0.05)
 
 
 def test_config_round_trip_and_saving(tmp_path):

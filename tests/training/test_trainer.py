@@ -134,3 +134,20 @@ def test_training_is_a_function_of_the_seed():
                         initial))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert not np.array_equal(results[0][0], results[2][0])
+
+
+def test_w_avg_follows_every_training_mapping_call():
+    """w_avg after one iteration is the references' lerp sequence over the phases that run G:
+    G main (the batch's z), G reg (its first half, pl_batch_shrink 2) and D main (the batch)."""
+    G, D, G_ema = tiny_networks()
+    config = TrainingConfig(batch=4, lrate=0.0)  # weights stay put: the mapping is fixed
+    trainer = Trainer(G, D, G_ema, config)
+    images, labels, z = batch()
+    beta = G.mapping.w_avg_beta
+    expected = G.mapping.w_avg.numpy().astype(np.float64)
+    for latents in (z, z[:2], z):  # style mixing's second mapping does not count
+        mean = G.mapping(latents)[:, 0].numpy().astype(np.float64).mean(axis=0)
+        expected = mean + (expected - mean) * beta
+    assert sorted(trainer.train_step(images, labels, z)) == ["d_main", "d_reg", "g_main", "g_reg"]
+    np.testing.assert_allclose(G.mapping.w_avg.numpy(), expected, rtol=1e-5, atol=1e-7)
+    assert float(np.abs(expected).sum()) > 0
