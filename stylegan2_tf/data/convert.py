@@ -2,11 +2,18 @@
 
 The conversion runs in two passes over the source, in sorted-name order:
   1. scan: read each header (size, PIL mode) and its label; reject unusable files
-     and decide the dataset's resolution and channels (see images.py for the rule);
+     and decide the dataset's resolution (see _decide_resolution) and channels
+     (see images.py for the rule);
   2. write: decode, transform, encode and write each accepted image.
 Records hold encoded images, lossless PNG, or a source JPEG's own bytes when it
 needs no crop, resize or channel change, so a dataset is about as big as its
 sources. The same input gives byte-identical output.
+
+A problem of one image (unreadable, no label, a size it cannot be used at) is
+skippable: on_error="skip" leaves the image out and reports it; "fail" stops
+with a DatasetError naming the file, the reason and the fix. Messages name the
+options as scripts/dataset_tool.py's flags (--transform, ...), which have the
+same names as convert_dataset's arguments.
 
 Output appears only when complete: it is written into a hidden sibling folder
 of `dest` that is renamed into place at the end and removed on any error or
@@ -31,6 +38,8 @@ from stylegan2_tf.files import aside_name
 
 ON_ERROR = ("fail", "skip")
 SOURCE_BYTES_PER_SHARD = 256 << 20
+MIN_RESOLUTION = 4
+_SIZE_RULE = f"StyleGAN2 needs square power-of-two sizes of at least {MIN_RESOLUTION}x{MIN_RESOLUTION}"
 
 
 class DatasetError(ValueError):
@@ -72,16 +81,17 @@ def convert_dataset(source, dest, resolution=None, transform="none", resize_filt
     """Converts the images of folder or zip `source` into a dataset folder `dest`.
 
     Args:
-        resolution: output size R (a power of two); None takes the images' own
-            (square, power-of-two, all equal) size. Required by the crop transforms.
-        transform: "none" (images must be R x R already), "center-crop" or
-            "center-crop-wide" (see images.apply_transform).
+        resolution: output size R (a power of two >= 4); None takes the most
+            common square power-of-two image size. Required by the crop transforms.
+        transform: "none" (images must be R x R already; others are rejected),
+            "center-crop" or "center-crop-wide" (see images.apply_transform).
         resize_filter: "box" (area average, as the published FIDs used) or "lanczos".
         labels: a dataset.json {"labels": [["relative/path.png", class], ...]};
             None uses the source's own top-level dataset.json, if any.
         shards: shard count; None gives one shard per 256 MiB of source images.
-        on_error: "fail" stops at the first unusable image; "skip" leaves it out
-            and lists it in the result (and in metadata.json).
+        on_error: "fail" stops at the first unusable image (unreadable, without a
+            label, or of a size transform "none" cannot use); "skip" leaves it
+            out and lists it in the result (and in metadata.json).
         max_images: convert only the first N images (in name order).
         overwrite: replace a non-empty existing `dest`.
         description: the source description stored in metadata.json (default: `source`).
@@ -106,11 +116,14 @@ def convert_dataset(source, dest, resolution=None, transform="none", resize_filt
 
         def reject(name, reason):
             if on_error == "fail":
-                raise DatasetError(f"{name}: {reason}")
+                raise DatasetError(f"{name}: {reason} (--on_error=skip leaves such images out)")
             skipped.append((name, reason))
 
         accepted = _scan(source_files, names, label_map, reject, progress)
-        resolution, accepted = _decide_resolution(accepted, resolution, transform, reject)
+        if transform == "none":
+            resolution, accepted = _decide_resolution(accepted, resolution, reject)
+        if not accepted:
+            raise DatasetError(_nothing_usable(skipped))
         channels = 1 if all(images.is_grayscale(image.mode) for image in accepted) else 3
         if shards is None:
             source_bytes = sum(source_files.file_size(image.name) for image in accepted)
@@ -125,6 +138,8 @@ def convert_dataset(source, dest, resolution=None, transform="none", resize_filt
         try:
             partial.mkdir()
             metadata = _write(source_files, accepted, partial, plan, reject, progress)
+            if metadata is None:
+                raise DatasetError(_nothing_usable(skipped))
             metadata["skipped"] = [{"file": name, "reason": reason} for name, reason in skipped]
             (partial / records.METADATA_FILE).write_text(json.dumps(metadata, indent=1) + "\n")
             _publish(partial, dest, overwrite)
@@ -152,9 +167,14 @@ def _check_arguments(resolution, transform, resize_filter, on_error, shards, max
         raise DatasetError(f"max_images must be at least 1, got {max_images}")
 
 
+def _is_resolution(side):
+    """Whether `side` can be a dataset's resolution: a power of two >= MIN_RESOLUTION."""
+    return side >= MIN_RESOLUTION and not side & (side - 1)
+
+
 def _check_resolution(resolution, what):
-    if resolution < 4 or resolution & (resolution - 1):
-        raise DatasetError(f"{what} {resolution} is not a power of two (>= 4); "
+    if not _is_resolution(resolution):
+        raise DatasetError(f"{what} {resolution} is not a power of two (>= {MIN_RESOLUTION}); "
                            "StyleGAN2 needs square power-of-two images")
 
 
@@ -225,36 +245,68 @@ def _scan(source_files, names, label_map, reject, progress):
     return accepted
 
 
-def _decide_resolution(accepted, resolution, transform, reject):
-    """(resolution, the images usable at it).
+def _decide_resolution(accepted, resolution, reject):
+    """(resolution, the images usable at it) for transform "none".
 
-    Without a resolution (transform none) the most common image size is the
-    dataset's; it must be square. With transform none, images of another size
-    are rejected.
+    Every image must be `resolution` x `resolution`; without a resolution, the
+    most common size among the square power-of-two (>= 4) ones is the dataset's
+    (ties: the first in name order). The others are rejected with the reason and
+    the --transform/--resolution that would convert them. Returns resolution None
+    when no image is usable.
     """
-    inferred = resolution is None and bool(accepted)
-    if inferred:
-        width, height = collections.Counter(image.size for image in accepted).most_common(1)[0][0]
-        if width != height:
-            raise DatasetError(f"the images are {width}x{height}, not square; give a resolution "
-                               "and transform center-crop")
-        resolution = width
-    if transform == "none":
-        usable = []
-        for image in accepted:
-            if image.size == (resolution, resolution):
-                usable.append(image)
-            elif inferred:
-                reject(image.name, f"size {_size(image.size)} differs from the other images' "
-                                   f"{resolution}x{resolution}; give a resolution and transform center-crop")
-            else:
-                reject(image.name, f"size {_size(image.size)} is not {resolution}x{resolution} "
-                                   "(transform center-crop resizes)")
-        accepted = usable
-    if not accepted:
-        raise DatasetError("no usable images: every image was skipped")
-    _check_resolution(resolution, "image size")
-    return resolution, accepted
+    reference = None  # the first image of the inferred size
+    if resolution is None:
+        sizes = collections.Counter(image.size for image in accepted
+                                    if image.size[0] == image.size[1] and _is_resolution(image.size[0]))
+        if sizes:
+            size = sizes.most_common(1)[0][0]
+            reference = next(image for image in accepted if image.size == size)
+            resolution = size[0]
+    usable = []
+    for image in accepted:
+        problem = _size_problem(image.size, resolution, reference)
+        if problem is None:
+            usable.append(image)
+        else:
+            reject(image.name, problem)
+    return resolution, usable
+
+
+def _size_problem(size, resolution, reference):
+    """Why an image of `size` cannot go as it is into a dataset of `resolution` (None: it can).
+
+    `reference` is the image whose size fixed the resolution when it was not
+    given (None when it was given, or when no image fits the size rule).
+    """
+    width, height = size
+    if resolution is not None and size == (resolution, resolution):
+        return None
+    if resolution is not None and reference is None:  # a given resolution
+        return (f"size {_size(size)} is not {resolution}x{resolution} (--resolution={resolution}); "
+                + _size_fix(size, resolution))
+    suggested = resolution or max(MIN_RESOLUTION, 1 << (min(width, height).bit_length() - 1))
+    if width != height:
+        return f"size {_size(size)} is not square ({_SIZE_RULE}); " + _size_fix(size, suggested)
+    if not _is_resolution(width):
+        problem = "too small" if width < MIN_RESOLUTION else "not a power of two"
+        return f"size {_size(size)} is {problem} ({_SIZE_RULE}); " + _size_fix(size, suggested)
+    return (f"size {_size(size)} differs from {reference.name}'s {_size(reference.size)}, the most "
+            f"common size; convert all images to one size with --transform=center-crop "
+            f"--resolution={resolution}")
+
+
+def _size_fix(size, resolution):
+    """The transform that makes an image of `size` into `resolution` x `resolution`, as flags."""
+    width, height = size
+    fix = f"{'resize' if width == height else 'crop'} it with --transform=center-crop --resolution={resolution}"
+    if width > height:
+        fix += f" or, for a 2:1 band between black bars, --transform=center-crop-wide --resolution={resolution}"
+    return fix
+
+
+def _nothing_usable(skipped):
+    name, reason = skipped[0]
+    return f"no usable images: all {len(skipped)} were skipped, the first as {name}: {reason}"
 
 
 def _size(size):
@@ -262,7 +314,8 @@ def _size(size):
 
 
 def _write(source_files, accepted, folder, plan, reject, progress):
-    """Writes the shards of `accepted` into `folder`; returns the metadata dict (less 'skipped')."""
+    """Writes the shards of `accepted` into `folder`; returns the metadata dict (less 'skipped'),
+    or None when every image was rejected."""
     shards = plan.shards
     passthrough_mode = "L" if plan.channels == 1 else "RGB"
     checksum = records.new_checksum()
@@ -290,7 +343,7 @@ def _write(source_files, accepted, folder, plan, reject, progress):
         for writer in writers:
             writer.close()
     if not files:
-        raise DatasetError("no usable images: every image was skipped")
+        return None
     return {
         "format": records.FORMAT,
         "format_version": records.FORMAT_VERSION,

@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -181,14 +182,15 @@ def test_skip_reports_each_unusable_image(broken, tmp_path):
     assert sorted(reasons) == ["c.png", "d.png", "e.png"]
     assert "cannot read image" in reasons["c.png"]
     assert "truncated" in reasons["d.png"]
-    assert "16x16 differs from the other images' 8x8" in reasons["e.png"]
+    assert reasons["e.png"] == ("size 16x16 differs from a.png's 8x8, the most common size; convert all "
+                                "images to one size with --transform=center-crop --resolution=8")
     assert result.metadata["skipped"] == [{"file": f, "reason": r} for f, r in result.skipped]
 
 
 @pytest.mark.parametrize("remove,message", [
     (["c.png", "e.png"], "d.png: cannot decode image: image file is truncated"),
     (["d.png", "e.png"], "c.png: cannot read image"),
-    (["c.png", "d.png"], "e.png: size 16x16 differs from the other images' 8x8"),
+    (["c.png", "d.png"], "e.png: size 16x16 differs from a.png's 8x8"),
 ])
 def test_bad_images_fail(broken, tmp_path, remove, message):
     for name in remove:
@@ -198,17 +200,84 @@ def test_bad_images_fail(broken, tmp_path, remove, message):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("shape,options,message", [
-    ([8, 16], {}, "images are 16x8, not square"),
-    ([12, 12], {}, "image size 12 is not a power of two"),
-    ([8, 8], {"resolution": 24, "transform": "center-crop"}, "resolution 24 is not a power of two"),
-    ([8, 8], {"resolution": 16}, "a.png: size 8x8 is not 16x16"),
-    ([8, 8], {"transform": "center-crop"}, "needs a resolution"),
+RULE = "(StyleGAN2 needs square power-of-two sizes of at least 4x4)"
+SKIP_HINT = " (--on_error=skip leaves such images out)"
+
+
+@pytest.mark.parametrize("shape,options,reason", [
+    ([8, 16], {}, (f"size 16x8 is not square {RULE}; crop it with --transform=center-crop --resolution=8 "
+                   "or, for a 2:1 band between black bars, --transform=center-crop-wide --resolution=8")),
+    ([16, 8], {}, f"size 8x16 is not square {RULE}; crop it with --transform=center-crop --resolution=8"),
+    ([12, 12], {}, (f"size 12x12 is not a power of two {RULE}; resize it with --transform=center-crop "
+                    "--resolution=8")),
+    ([2, 2], {}, f"size 2x2 is too small {RULE}; resize it with --transform=center-crop --resolution=4"),
+    ([8, 8], {"resolution": 16}, ("size 8x8 is not 16x16 (--resolution=16); resize it with "
+                                  "--transform=center-crop --resolution=16")),
 ])
-def test_dataset_errors(tmp_path, shape, options, message):
+def test_image_size_errors_name_the_file_and_the_fix(tmp_path, shape, options, reason):
     save(tmp_path / "src" / "a.png", pixels(shape, 0))
-    with pytest.raises(DatasetError, match=message):
+    with pytest.raises(DatasetError) as raised:
         convert_dataset(tmp_path / "src", tmp_path / "out", progress=False, **options)
+    assert str(raised.value) == f"a.png: {reason}{SKIP_HINT}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"resolution": 24, "transform": "center-crop"}, "resolution 24 is not a power of two"),
+    ({"transform": "center-crop"}, "needs a resolution"),
+])
+def test_settings_errors_are_not_skipped(tmp_path, options, message):
+    save(tmp_path / "src" / "a.png", pixels([8, 8], 0))
+    with pytest.raises(DatasetError, match=message):
+        convert_dataset(tmp_path / "src", tmp_path / "out", on_error="skip", progress=False, **options)
+
+
+@pytest.mark.parametrize("sizes,files,rejected", [
+    # the most common square power-of-two size is the dataset's; a tie goes to the first name
+    ({"a.png": 16, "b.png": 8, "c.png": 8}, ["b.png", "c.png"],
+     {"a.png": "size 16x16 differs from b.png's 8x8"}),
+    ({"a.png": 16, "b.png": 8}, ["a.png"], {"b.png": "size 8x8 differs from a.png's 16x16"}),
+    # unusable sizes never fix the dataset's, however common
+    ({"a.png": 12, "b.png": 12, "c.png": 8}, ["c.png"],
+     {"a.png": "size 12x12 is not a power of two", "b.png": "size 12x12 is not a power of two"}),
+])
+def test_inferred_size_and_skipped_sizes(tmp_path, sizes, files, rejected):
+    for index, (name, side) in enumerate(sizes.items()):
+        save(tmp_path / "src" / name, pixels([side, side], index))
+    result = convert_dataset(tmp_path / "src", tmp_path / "out", on_error="skip", progress=False)
+    assert result.metadata["files"] == files and result.metadata["image_count"] == len(files)
+    assert result.metadata["resolution"] == sizes[files[0]]
+    assert sorted(name for name, _ in result.skipped) == sorted(rejected)
+    for name, reason in result.skipped:
+        assert reason.startswith(rejected[name]), reason
+    assert len(read_records(tmp_path / "out")) == len(files)
+
+
+def test_zip_errors_name_the_path_inside_the_archive(tmp_path):
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for name, side in (("faces/a.png", 8), ("faces/b.png", 8), ("faces/odd/c.png", 20)):
+            buffer = io.BytesIO()
+            Image.fromarray(pixels([side, side, 3], side)).save(buffer, format="PNG")
+            zipped.writestr(name, buffer.getvalue())
+    with pytest.raises(DatasetError) as raised:
+        convert_dataset(archive, tmp_path / "out", progress=False)
+    assert str(raised.value) == (f"faces/odd/c.png: size 20x20 is not a power of two {RULE}; resize it with "
+                                 f"--transform=center-crop --resolution=8{SKIP_HINT}")
+    result = convert_dataset(archive, tmp_path / "out", on_error="skip", progress=False)
+    assert result.metadata["files"] == ["faces/a.png", "faces/b.png"]
+    assert [name for name, _ in result.skipped] == ["faces/odd/c.png"]
+
+
+def test_nothing_usable_gives_the_first_reason(tmp_path):
+    for name in ("a.png", "b.png"):
+        save(tmp_path / "src" / name, pixels([20, 20], 0))
+    with pytest.raises(DatasetError) as raised:
+        convert_dataset(tmp_path / "src", tmp_path / "out", on_error="skip", progress=False)
+    assert str(raised.value) == (f"no usable images: all 2 were skipped, the first as a.png: size 20x20 is "
+                                 f"not a power of two {RULE}; resize it with --transform=center-crop "
+                                 "--resolution=16")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
 def test_source_and_label_errors(tmp_path):
@@ -276,10 +345,65 @@ def test_script_end_to_end(broken, tmp_path):
     assert "skipped e.png: size 16x16" in result.stdout
     assert "wrote 2 images (8x8, 3 channel(s), 0 classes)" in result.stdout
     assert json.loads((tmp_path / "out" / "metadata.json").read_text())["image_count"] == 2
-    failed = run_tool(f"--source={broken}", f"--dest={tmp_path / 'fail'}", "--resolution=12")
+    failed = run_tool(f"--source={broken}", f"--dest={tmp_path / 'fail'}", "--resolution=12",
+                      "--on_error=skip")  # a bad setting is no skippable image
     assert failed.returncode != 0
     assert "resolution 12 is not a power of two" in failed.stderr
     assert not (tmp_path / "fail").exists()
+
+
+def error_line(result):
+    """The usage error of a failed run: its last stderr line but cli.run's pointer to --help,
+    less the `dataset_tool.py: error: ` prefix."""
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line != "Run with --help for usage."]
+    return lines[-1].removeprefix("dataset_tool.py: error: ")
+
+
+@pytest.fixture
+def sizes(tmp_path):
+    """Two 8x8 images, and 16x16, 12x12 and (in sub/) 16x8 ones."""
+    source = tmp_path / "src"
+    for index, (name, shape) in enumerate([("a.png", [8, 8, 3]), ("b.png", [8, 8, 3]), ("c.png", [16, 16, 3]),
+                                           ("d.png", [12, 12, 3]), ("sub/e.png", [8, 16, 3])]):
+        save(source / name, pixels(shape, index))
+    return source
+
+
+def test_script_mixed_sizes_fail_or_skip(sizes, tmp_path):
+    failed = run_tool(f"--source={sizes}", f"--dest={tmp_path / 'out'}")
+    assert failed.returncode != 0
+    assert error_line(failed) == ("c.png: size 16x16 differs from a.png's 8x8, the most common size; convert "
+                                  f"all images to one size with --transform=center-crop --resolution=8{SKIP_HINT}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no output, no partial folder
+
+    result = run_tool(f"--source={sizes}", f"--dest={tmp_path / 'out'}", "--on_error=skip")
+    assert result.returncode == 0, result.stderr
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("skipped ")]
+    assert [re.match(r"skipped (\S+): size (\S+) ", line).groups() for line in skipped] == [
+        ("c.png", "16x16"), ("d.png", "12x12"), ("sub/e.png", "16x8")]
+    assert f"skipped d.png: size 12x12 is not a power of two {RULE}; resize it" in result.stdout
+    assert f"skipped sub/e.png: size 16x8 is not square {RULE}; crop it" in result.stdout
+    assert "wrote 2 images (8x8, 3 channel(s), 0 classes)" in result.stdout
+    assert "; skipped 3 (listed above and in metadata.json)" in result.stdout
+    metadata = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    assert metadata["image_count"] == 2 and metadata["files"] == ["a.png", "b.png"]
+    assert [entry["file"] for entry in metadata["skipped"]] == ["c.png", "d.png", "sub/e.png"]
+    assert len(read_records(tmp_path / "out")) == 2
+
+
+def test_script_suggests_the_transform_for_non_power_of_two_images(tmp_path):
+    for index in range(3):
+        save(tmp_path / "src" / f"{index}.png", pixels([20, 20, 3], index))
+    failed = run_tool(f"--source={tmp_path / 'src'}", f"--dest={tmp_path / 'out'}")
+    assert failed.returncode != 0
+    assert error_line(failed) == (f"0.png: size 20x20 is not a power of two {RULE}; resize it with "
+                                  f"--transform=center-crop --resolution=16{SKIP_HINT}")
+    assert not (tmp_path / "out").exists()
+    fixed = run_tool(f"--source={tmp_path / 'src'}", f"--dest={tmp_path / 'out'}", "--transform=center-crop",
+                     "--resolution=16")  # the suggested fix works
+    assert fixed.returncode == 0, fixed.stderr
+    assert "wrote 3 images (16x16, 3 channel(s), 0 classes)" in fixed.stdout and "skipped" not in fixed.stdout
 
 
 def test_builtin_digits(tmp_path):
