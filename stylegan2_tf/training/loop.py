@@ -23,11 +23,14 @@ import tensorflow as tf
 from stylegan2_tf.data.builtin import digits_dataset
 from stylegan2_tf.data.pipeline import make_dataset
 from stylegan2_tf.data.records import read_metadata
+from stylegan2_tf.files import atomic_write
 from stylegan2_tf.inference import image_grid, save_png, to_uint8
 from stylegan2_tf.metrics.evaluate import Evaluator, check_weights, parse_metrics
 from stylegan2_tf.network_io import save_network
 from stylegan2_tf.networks.presets import build_discriminator, build_generator, resolve_preset
 from stylegan2_tf.official.convert import load_official
+from stylegan2_tf.training.compatibility import check_fits_dataset, check_same_settings
+from stylegan2_tf.training.interrupts import DeferredInterrupts
 from stylegan2_tf.training.trainer import Trainer, TrainingConfig
 
 SAMPLE_SEEDS = 16
@@ -120,6 +123,14 @@ def is_chief(strategy):
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
 
 
+def _row_kimg(line):
+    """The kimg of a log row; infinite for a row cut short by a kill (dropped at resume)."""
+    try:
+        return float(json.loads(line).get("kimg", 0))
+    except (ValueError, AttributeError, TypeError):
+        return float("inf")
+
+
 class TrainingRun:
     """Builds everything for `options` and trains; `run()` returns the final status dict.
 
@@ -157,6 +168,10 @@ class TrainingRun:
         with self.strategy.scope():
             if saved_networks is not None:
                 self.G, self.D, self.G_ema = self._networks_from_file(saved_networks)
+                source = (f"the run {self.outdir}" if saved_networks.parent == self.outdir
+                          else f"the run {saved_networks.parent} (--resume)")
+                check_same_settings(self.G, self.D, self.preset, options, source)
+                check_fits_dataset(self.G, metadata, self.data_dir, source)
             elif options.resume and options.resume.endswith(".pkl"):
                 self.G, self.D, self.G_ema = self._official_networks(options.resume, metadata)
             else:
@@ -178,7 +193,8 @@ class TrainingRun:
         self.trainer = Trainer(self.G, self.D, self.G_ema, config, self.strategy)
         self._write_networks_file()
         with self.strategy.scope():
-            self.checkpoint = tf.train.Checkpoint(**self.trainer.checkpoint_items())
+            self.ticks = tf.Variable(0, dtype=tf.int64, trainable=False, name="ticks")
+            self.checkpoint = tf.train.Checkpoint(**self.trainer.checkpoint_items(), ticks=self.ticks)
         self.checkpoint_dir = self.outdir / "checkpoints"
         if not self.chief:
             self.checkpoint_dir = self.outdir / f".checkpoints-worker{self.strategy.cluster_resolver.task_id}"
@@ -218,19 +234,13 @@ class TrainingRun:
         if self.chief and not path.exists():
             configs = {"G": keras.saving.serialize_keras_object(self.G),
                        "D": keras.saving.serialize_keras_object(self.D)}
-            partial = path.with_suffix(".partial")
-            partial.write_text(json.dumps(configs, indent=1))
-            os.replace(partial, path)
+            atomic_write(path, lambda partial: Path(partial).write_text(json.dumps(configs, indent=1)))
 
     def _official_networks(self, pickle_path, metadata):
         """(G, D, G_ema) of an official pickle, to fine-tune; must fit the dataset."""
         nets = load_official(pickle_path, impl=self.impl)
         G_ema = nets["G_ema"]
-        expected = (metadata["resolution"], metadata["channels"], metadata["label_size"])
-        found = (G_ema.img_resolution, G_ema.img_channels, G_ema.c_dim)
-        if found != expected:
-            raise ValueError(f"--resume {pickle_path}: the network draws (resolution, channels, "
-                             f"classes) {found} but the dataset has {expected}")
+        check_fits_dataset(G_ema, metadata, self.data_dir, f"--resume {pickle_path}")
         if nets["G"] is None or nets["D"] is None:
             raise ValueError(f"--resume {pickle_path}: fine-tuning needs G and D, the pickle "
                              "holds only Gs")
@@ -240,7 +250,9 @@ class TrainingRun:
         """Resumes from --resume (a checkpoint) or the latest snapshot in outdir/checkpoints.
 
         Returns whether training state was restored (an official pickle given to
-        --resume only provides the starting networks).
+        --resume only provides the starting networks). Rows of log.jsonl and
+        metric-*.jsonl written after the restored snapshot are dropped: the run
+        replays those images.
         """
         latest = tf.train.latest_checkpoint(str(self.outdir / "checkpoints"))
         resume = self.options.resume
@@ -249,32 +261,60 @@ class TrainingRun:
             if latest is None:
                 raise ValueError(f"--resume {resume}: no checkpoint there")
         if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-            self.log(f"resumed from {latest} at {self.kimg():.3f} kimg")
+            has_ticks = any(name.split("/")[0] == "ticks" for name, _ in tf.train.list_variables(latest))
+            checkpoint = self.checkpoint if has_ticks else tf.train.Checkpoint(
+                **self.trainer.checkpoint_items())  # written before tick numbers were saved
+            checkpoint.restore(latest).assert_existing_objects_matched()
+            self.log(f"resumed from {latest} at {self.kimg():.3f} kimg, tick {int(self.ticks.numpy())}")
+            if self.chief:
+                self._forget_after(self.kimg())
         return bool(latest)
+
+    def _forget_after(self, kimg):
+        """Drops log rows of kimg beyond the restored snapshot; marks the resume in TensorBoard."""
+        for path in [self.outdir / "log.jsonl", *self.outdir.glob("metric-*.jsonl")]:
+            if not path.is_file():
+                continue
+            lines = path.read_text().splitlines(keepends=True)
+            kept = [line for line in lines if _row_kimg(line) <= kimg + 1e-9]
+            if len(kept) < len(lines):
+                atomic_write(path, lambda partial, kept=kept: Path(partial).write_text("".join(kept)))
+                self.log(f"{path.name}: dropped {len(lines) - len(kept)} rows after {kimg:.3f} kimg "
+                         "(replayed from the snapshot)")
+        with self.summary.as_default(step=int(self.trainer.images_seen.numpy())):
+            tf.summary.scalar("progress/resumed_at_kimg", kimg)
 
     def kimg(self):
         return int(self.trainer.images_seen.numpy()) / 1000
 
     def run(self):
+        """Trains to options.kimg; on Ctrl-C or SIGTERM finishes the step, writes a snapshot and
+        re-raises (KeyboardInterrupt / SystemExit 143). Returns the last status dict."""
         options = self.options
         self.restore()
         dataset = self.strategy.distribute_datasets_from_function(
             _dataset_fn(self.data_dir, self.preset.batch, self.G.z_dim, options.seed, options.mirror,
                         int(self.trainer.step.numpy())))
         iterator = iter(dataset)
-        tick = 0
         tick_start, tick_kimg = time.time(), self.kimg()
         status = {}
-        while self.kimg() < options.kimg:
-            losses = self.trainer.train_step(*next(iterator))
-            if self.kimg() >= tick_kimg + options.kimg_per_tick or self.kimg() >= options.kimg:
-                tick += 1
-                seconds = time.time() - tick_start
-                status = self._report(tick, seconds, self.kimg() - tick_kimg, losses)
-                if tick % options.snap == 0 or self.kimg() >= options.kimg:
-                    self.snapshot()
-                tick_start, tick_kimg = time.time(), self.kimg()
+        # Every worker must take part in a snapshot: several machines stop as before.
+        multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        with DeferredInterrupts(self.log, enabled=not multi_worker) as interrupts:
+            while self.kimg() < options.kimg:
+                losses = self.trainer.train_step(*next(iterator))
+                done = self.kimg() >= options.kimg
+                if done or interrupts.requested or self.kimg() >= tick_kimg + options.kimg_per_tick:
+                    self.ticks.assign_add(1)
+                    tick = int(self.ticks.numpy())
+                    status = self._report(tick, time.time() - tick_start, self.kimg() - tick_kimg,
+                                          losses)
+                    if done or interrupts.requested or tick % options.snap == 0:
+                        path = self.snapshot(measure=not interrupts.requested)
+                    tick_start, tick_kimg = time.time(), self.kimg()
+                if interrupts.requested:
+                    self.log(f"stopped at {self.kimg():.3f} kimg; the same command resumes from {path}")
+                    interrupts.stop()
         return status
 
     def _report(self, tick, seconds, kimg_done, losses):
@@ -310,20 +350,22 @@ class TrainingRun:
         images = to_uint8(self.G_ema(z, c, noise_mode="const"))
         return image_grid(images, 4)
 
-    def snapshot(self):
-        """Checkpoint, network folder and sample grid of the current state."""
+    def snapshot(self, measure=True):
+        """Checkpoint, network folder and sample grid of the current state, and with `measure`
+        the metrics; returns the checkpoint's path."""
         path = self.manager.save(checkpoint_number=int(self.trainer.images_seen.numpy()))
         if not self.chief:  # every worker must save; only the chief's copy is kept
             tf.io.gfile.rmtree(str(self.checkpoint_dir))
-            return
+            return path
         save_network({"G": self.G, "D": self.D, "G_ema": self.G_ema}, self.outdir / "network")
         grid = self.sample_grid()
         save_png(grid, self.outdir / f"samples-{int(self.kimg() * 1000):09d}.png")
         with self.summary.as_default(step=int(self.trainer.images_seen.numpy())):
             tf.summary.image("samples", grid[np.newaxis], max_outputs=1)
         self.log(f"snapshot {path}")
-        if self.metric_specs:
+        if self.metric_specs and measure:
             self.measure(path)
+        return path
 
     def measure(self, snapshot):
         """Evaluates G_ema on --metrics; one line each to the log, metric-<name>.jsonl, TensorBoard.

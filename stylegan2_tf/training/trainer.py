@@ -50,6 +50,26 @@ class TrainingConfig:
     xla: bool = False
 
 
+def check_batch(batch, replicas, pl_batch_shrink, mbstd_group_size):
+    """Raises ValueError, saying which batches work, unless `batch` splits into `replicas` equal
+    shares that pl_batch_shrink divides and whose minibatch-stddev groups of
+    min(mbstd_group_size, share) divide them too."""
+    def works(candidate):
+        share = candidate // replicas
+        group = min(mbstd_group_size or share, share)
+        return candidate % replicas == 0 and share % pl_batch_shrink == 0 and share % group == 0
+
+    if not works(batch):
+        devices = f"{replicas} devices" if replicas > 1 else "one device"
+        examples = [b for b in range(replicas, 64 * replicas * pl_batch_shrink + 1, replicas)
+                    if works(b)][:4]
+        raise ValueError(
+            f"batch {batch} does not work on {devices}: each device takes an equal share, the "
+            f"path-length penalty uses 1/{pl_batch_shrink} of it and the discriminator compares "
+            f"groups of up to {mbstd_group_size} images within it; batches that work: "
+            f"{', '.join(map(str, examples))}, ...")
+
+
 def lazy_adam(config, reg_interval):
     """Adam with the lazy-regularization correction of learning rate and betas."""
     ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
@@ -65,9 +85,7 @@ class Trainer:
         self.G, self.D, self.G_ema, self.config = G, D, G_ema, config
         self.strategy = strategy or tf.distribute.get_strategy()
         replicas = self.strategy.num_replicas_in_sync
-        if config.batch % replicas or (config.batch // replicas) % config.pl_batch_shrink:
-            raise ValueError(f"batch {config.batch} must split into {replicas} replicas of a "
-                             f"multiple of pl_batch_shrink={config.pl_batch_shrink}")
+        check_batch(config.batch, replicas, config.pl_batch_shrink, D.mbstd_group_size)
         with self.strategy.scope():
             self.G_opt = lazy_adam(config, config.g_reg_interval)
             self.D_opt = lazy_adam(config, config.d_reg_interval)
