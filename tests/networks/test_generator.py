@@ -230,3 +230,21 @@ def test_config_round_trip_and_saving(tmp_path):
 def test_bad_resolution_is_refused():
     with pytest.raises(ValueError, match="power of two"):
         tiny_generator(resolution=24)
+
+
+def test_import_stylegan2_tf_is_enough_for_keras_load_model(tmp_path):
+    """keras.saving.load_model finds our classes after a bare `import stylegan2_tf` (a fresh
+    process, where nothing else imported the network modules)."""
+    import subprocess
+    import sys
+
+    G = tiny_generator()
+    G.save(tmp_path / "G.keras")
+    code = ("import stylegan2_tf, keras, numpy as np, sys; G = keras.saving.load_model(sys.argv[1]); "
+            "print(type(G).__name__, G.img_resolution, float(np.abs(G.get_weights()[0]).sum()))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "G.keras")],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    name, resolution, total = result.stdout.split()
+    assert (name, int(resolution)) == ("Generator", 16)
+    assert np.isclose(float(total), np.abs(G.get_weights()[0]).sum(), rtol=1e-6)
