@@ -21,15 +21,17 @@ timings taken in the same run; machines are shared and noisy.
 
 import json
 import os
-import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from _tf_logs import quiet_tensorflow
+
+quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from stylegan2_tf import cli
 from stylegan2_tf.ops import bias_act, downsample2d, setup_filter, upfirdn2d, upsample2d
 
 BATCH = flags.DEFINE_integer("batch", None, "Images per batch (ops: 2, generate: 4).", lower_bound=1)
@@ -210,7 +212,8 @@ def benchmark_train(batch, repeats):
 
 def main(argv):
     if len(argv) != 2 or argv[1] not in MODES:
-        raise app.UsageError(f"usage: benchmark.py MODE [flags]; MODE is one of {', '.join(MODES)}")
+        raise app.UsageError(f"expected one MODE (benchmark.py MODE [flags]), one of "
+                             f"{', '.join(MODES)}; got {' '.join(argv[1:]) or 'none'}")
     if argv[1] in ("generate", "train"):
         measure = benchmark_generate if argv[1] == "generate" else benchmark_train
         print(json.dumps(measure(BATCH.value or 4, REPEATS.value)), flush=True)
@@ -229,4 +232,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    cli.run(main)

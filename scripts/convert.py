@@ -9,7 +9,9 @@ DIR/D.keras when the pickle has them. No code from the pickle is run.
 import os
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from _tf_logs import quiet_tensorflow
+
+quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 from absl import app, flags
 

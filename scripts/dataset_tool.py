@@ -9,11 +9,16 @@ Writes DIR/data-SSSSS-of-NNNNN.tfrecord and DIR/metadata.json; DIR appears only
 once complete. Labels follow stylegan2-ada's dataset.json:
 {"labels": [["relative/path.png", class], ...]}; a dataset.json at the top of the
 source is used when --labels is not given. See stylegan2_tf/data/convert.py.
+
+Images must be square, a power of two (>= 4) and one size (--resolution, else
+the most common such size) unless --transform=center-crop --resolution=N crops and
+resizes them; an image that does not fit stops the tool with its name and the fix,
+or with --on_error=skip is left out and listed, like an unreadable file.
 """
 
-import os
+from _tf_logs import quiet_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 from absl import app, flags
 
@@ -23,9 +28,11 @@ from stylegan2_tf.data.images import RESIZE_FILTERS, TRANSFORMS
 
 SOURCE = flags.DEFINE_string("source", None, "Folder or .zip of images.")
 DEST = flags.DEFINE_string("dest", None, "Dataset folder to create.")
-RESOLUTION = flags.DEFINE_integer("resolution", None, "Output size (power of two); default: the images'.")
+RESOLUTION = flags.DEFINE_integer("resolution", None, "Output size (power of two >= 4); default: "
+                                  "the most common square power-of-two image size.")
 TRANSFORM = flags.DEFINE_enum("transform", "none", list(TRANSFORMS),
-                              "none: images are already the size; center-crop: square crop, resized; "
+                              "none: images are used as they are (other sizes are unusable); "
+                              "center-crop: square crop, resized; "
                               "center-crop-wide: 2:1 crop between black bars.")
 RESIZE_FILTER = flags.DEFINE_enum("resize_filter", "box", list(RESIZE_FILTERS),
                                   "box (area average, as the published FIDs) or lanczos.")
@@ -33,7 +40,8 @@ LABELS = flags.DEFINE_string("labels", None, "dataset.json with class labels.")
 SHARDS = flags.DEFINE_integer("shards", None, "TFRecord files; default one per 256 MiB of source.",
                               lower_bound=1)
 ON_ERROR_FLAG = flags.DEFINE_enum("on_error", "fail", list(ON_ERROR),
-                                  "Unusable image: stop, or skip it with a report line.")
+                                  "Unusable image (unreadable, no label, wrong size): stop, or skip "
+                                  "it with a report line.")
 MAX_IMAGES = flags.DEFINE_integer("max_images", None, "Convert only the first N images.", lower_bound=1)
 OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Replace a non-empty --dest.")
 flags.mark_flags_as_required(["source", "dest"])
@@ -53,7 +61,8 @@ def main(argv):
         print(f"skipped {name}: {reason}")
     metadata = result.metadata
     print(f"wrote {metadata['image_count']} images ({metadata['resolution']}x{metadata['resolution']}, "
-          f"{metadata['channels']} channel(s), {metadata['label_size']} classes) to {result.dest}")
+          f"{metadata['channels']} channel(s), {metadata['label_size']} classes) to {result.dest}"
+          + (f"; skipped {len(result.skipped)} (listed above and in metadata.json)" if result.skipped else ""))
 
 
 if __name__ == "__main__":

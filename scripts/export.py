@@ -10,10 +10,9 @@ serving_default (z [, c] -> uint8 images), mapping (z [, c] -> ws) and synthesis
 their optional inputs truncation_psi, truncation_cutoff and noise_mode.
 """
 
-import logging
-import os
+from _tf_logs import quiet_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 from absl import app, flags
 
@@ -44,7 +43,6 @@ def main(argv):
         check_export_dir(EXPORT_DIR.value)
     except (OSError, ValueError) as error:
         raise app.UsageError(f"--export_dir: {error}") from error
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # its INFO lines on saving
     G = generator_flag(NETWORK.value)
     print(f"exporting {NETWORK.value}: z_dim {G.z_dim}, c_dim {G.c_dim}, "
           f"{G.img_resolution}x{G.img_resolution}x{G.img_channels} images, {G.num_ws} ws")

@@ -8,14 +8,22 @@ Seeds follow the official scripts: z = np.random.RandomState(seed).randn(1, z_di
 """
 
 import math
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from _tf_logs import quiet_tensorflow
+
+quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 from absl import app, flags
 from tqdm import tqdm
 
-from stylegan2_tf.cli import generator_flag, outdir_flag, require_finite, run, seeds_flag
+from stylegan2_tf.cli import (
+    class_flag,
+    generator_flag,
+    outdir_flag,
+    require_finite,
+    run,
+    seeds_flag,
+)
 from stylegan2_tf.inference import generate_images, image_grid, save_png
 
 NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
@@ -38,13 +46,14 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     seeds = seeds_flag(SEEDS.value)
     G = generator_flag(NETWORK.value)
+    class_idx = class_flag(G, CLASS_IDX.value)
     outdir = outdir_flag(OUTDIR.value)
     images = []
     for start in tqdm(range(0, len(seeds), BATCH.value), desc="generating", unit="batch"):
         chunk = seeds[start:start + BATCH.value]
         try:
             batch = generate_images(G, chunk, TRUNC.value, TRUNC_CUTOFF.value, NOISE_MODE.value,
-                                    CLASS_IDX.value, batch_size=BATCH.value)
+                                    class_idx, batch_size=BATCH.value)
         except ValueError as error:
             raise app.UsageError(str(error)) from error
         for seed, image in zip(chunk, batch):

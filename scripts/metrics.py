@@ -11,12 +11,13 @@ line per metric (and appends it to --output when given).
 """
 
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from _tf_logs import quiet_tensorflow
+
+quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 from absl import app, flags
 

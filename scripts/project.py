@@ -21,17 +21,18 @@ Writes to --outdir, each file aside then renamed into place:
   progress.png      the projection after --snapshots evenly spaced steps, then the target
 """
 
-import os
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from _tf_logs import quiet_tensorflow
+
+quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 import numpy as np
 from absl import app, flags
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from stylegan2_tf.cli import define_weights_flags, generator_flag, outdir_flag, run
+from stylegan2_tf.cli import class_flag, define_weights_flags, generator_flag, outdir_flag, run
 from stylegan2_tf.inference import image_grid, save_png, to_uint8
 from stylegan2_tf.projection import (
     Projector,
@@ -92,10 +93,8 @@ def main(argv):
         target = prepare_target(target, G.img_resolution, G.img_channels)
     except ValueError as error:
         raise app.UsageError(f"--target: {error}") from error
-    try:
-        projector = Projector(G, distance, w_plus=W_PLUS.value, class_idx=CLASS_IDX.value)
-    except ValueError as error:
-        raise app.UsageError(f"--class_idx: {error}") from error
+    class_idx = class_flag(G, CLASS_IDX.value)
+    projector = Projector(G, distance, w_plus=W_PLUS.value, class_idx=class_idx)
     outdir = outdir_flag(OUTDIR.value)  # only once every input was accepted
 
     with tqdm(total=STEPS.value, desc="projecting", unit="step") as bar:

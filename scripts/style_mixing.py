@@ -7,14 +7,15 @@ replaced by c's (the official style_mixing_example). Writes grid.png (column
 images across the top, row images down the left) and one {row}-{col}.png per cell.
 """
 
-import os
+from _tf_logs import quiet_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 import numpy as np
 from absl import app, flags
 
 from stylegan2_tf.cli import (
+    class_flag,
     generator_flag,
     outdir_flag,
     range_flag,
@@ -41,11 +42,12 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     rows, cols = seeds_flag(ROWS.value, "rows"), seeds_flag(COLS.value, "cols")
     styles = range_flag(STYLES.value, "styles")
-    outdir = outdir_flag(OUTDIR.value)
     G = generator_flag(NETWORK.value)
+    class_idx = class_flag(G, CLASS_IDX.value)
+    outdir = outdir_flag(OUTDIR.value)  # only once every input was accepted
     try:
         row_images, col_images, mixes = style_mix(G, rows, cols, styles, TRUNC.value,
-                                                  NOISE_MODE.value, CLASS_IDX.value)
+                                                  NOISE_MODE.value, class_idx)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     blank = np.zeros_like(row_images[0])

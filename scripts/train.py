@@ -8,9 +8,9 @@ from scripts/dataset_tool.py. Several GPUs train together through MirroredStrate
 several machines through MultiWorkerMirroredStrategy when TF_CONFIG is set.
 """
 
-import os
+from _tf_logs import quiet_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 from absl import app, flags
 

@@ -6,13 +6,13 @@ psi 0 gives the average image (w_avg) in every row; negative psi the "opposite" 
 seed's image. Writes grid.png.
 """
 
-import os
+from _tf_logs import quiet_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 from absl import app, flags
 
-from stylegan2_tf.cli import generator_flag, outdir_flag, run, seeds_flag
+from stylegan2_tf.cli import class_flag, generator_flag, outdir_flag, run, seeds_flag
 from stylegan2_tf.inference import image_grid, parse_floats, save_png, truncation_sweep
 
 NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
@@ -34,11 +34,12 @@ def main(argv):
         psis = parse_floats(PSIS.value, "--psis")
     except ValueError as error:
         raise app.UsageError(str(error)) from error
-    outdir = outdir_flag(OUTDIR.value)
     G = generator_flag(NETWORK.value)
+    class_idx = class_flag(G, CLASS_IDX.value)
+    outdir = outdir_flag(OUTDIR.value)  # only once every input was accepted
     try:
         images = truncation_sweep(G, seeds, psis, TRUNC_CUTOFF.value, NOISE_MODE.value,
-                                  CLASS_IDX.value)
+                                  class_idx)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     save_png(image_grid(images.reshape(-1, *images.shape[2:]), len(psis)), outdir / "grid.png")

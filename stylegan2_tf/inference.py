@@ -44,16 +44,16 @@ def seed_latents(seeds, z_dim):
         [np.random.RandomState(seed).randn(1, z_dim) for seed in seeds]).astype(np.float32)
 
 
-def class_labels(G, count, class_idx):
-    """[count, c_dim] one-hot labels, or None for an unconditional G."""
+def class_labels(G, count, class_idx, name="class_idx"):
+    """[count, c_dim] one-hot labels, or None for an unconditional G; ValueError naming `name`."""
     if G.c_dim == 0:
         if class_idx is not None:
-            raise ValueError("class_idx is given but the network is unconditional")
+            raise ValueError(f"{name} is given but the network is unconditional")
         return None
     if class_idx is None:
-        raise ValueError(f"the network is conditional: give a class index in [0, {G.c_dim})")
+        raise ValueError(f"the network is conditional: give {name}, a class in [0, {G.c_dim})")
     if not 0 <= class_idx < G.c_dim:
-        raise ValueError(f"class index {class_idx} is outside [0, {G.c_dim})")
+        raise ValueError(f"{name}={class_idx} is outside [0, {G.c_dim}), the network's classes")
     labels = np.zeros([count, G.c_dim], np.float32)
     labels[:, class_idx] = 1
     return labels

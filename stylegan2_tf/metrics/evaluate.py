@@ -113,9 +113,24 @@ def parse_metrics(text):
 
 
 def check_weights(specs, paths):
-    """Resolves the weights files `specs` need ({flag: path} overrides env); raises early when missing."""
-    return {spec.weights.flag: feature_nets.resolve_weights(spec.weights, paths.get(spec.weights.flag))
-            for spec in specs if spec.weights is not None}
+    """Resolves the weights files `specs` need ({flag: path} overrides env) to {flag: path}.
+
+    Raises one MissingWeightsError naming every file that is missing, each with the
+    metrics that need it, its flag, environment variable and URL.
+    """
+    resolved, problems = {}, []
+    for weights in dict.fromkeys(spec.weights for spec in specs if spec.weights is not None):
+        try:
+            resolved[weights.flag] = feature_nets.resolve_weights(weights, paths.get(weights.flag))
+        except feature_nets.MissingWeightsError as error:
+            needed_by = ", ".join(spec.name for spec in specs if spec.weights == weights)
+            problems.append(f"{needed_by}: {error}")
+    if len(problems) == 1:
+        raise feature_nets.MissingWeightsError(problems[0])
+    if problems:
+        raise feature_nets.MissingWeightsError(
+            f"{len(problems)} weights files are missing:\n" + "\n".join(f"  {p}" for p in problems))
+    return resolved
 
 
 class Evaluator:

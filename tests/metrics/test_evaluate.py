@@ -105,6 +105,33 @@ def test_missing_weights_fail_before_any_work(dataset, monkeypatch):
     assert G.position == 0
 
 
+def test_missing_weights_are_named_together_with_the_metrics_needing_them(tmp_path, monkeypatch):
+    for env in ("STYLEGAN2_INCEPTION", "STYLEGAN2_VGG16", "STYLEGAN2_LPIPS"):
+        monkeypatch.delenv(env, raising=False)
+    specs = evaluate.parse_metrics("fid50k_full,pr50k3_full,swd,kid50k_full,ppl_wend")
+    with pytest.raises(feature_nets.MissingWeightsError) as raised:
+        evaluate.check_weights(specs, {})
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "3 weights files are missing:"
+    assert lines[1].startswith("  fid50k_full, kid50k_full: Inception-v3 weights are needed")
+    assert lines[2].startswith("  pr50k3_full: VGG16 weights are needed")
+    assert lines[3].startswith("  ppl_wend: LPIPS (VGG16, v0.1) weights are needed")
+    for flag, env, file_name in [("--inception", "STYLEGAN2_INCEPTION", "classify_image_graph_def.pb"),
+                                 ("--vgg16", "STYLEGAN2_VGG16", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+                                 ("--lpips", "STYLEGAN2_LPIPS", "net-lin_vgg_v0.1.pb")]:
+        assert f"{flag}=PATH" in str(raised.value) and env in str(raised.value)
+        assert file_name in str(raised.value)
+
+    weights = tmp_path / "vgg16.h5"
+    weights.write_bytes(b"")
+    with pytest.raises(feature_nets.MissingWeightsError) as raised:  # one missing: one line
+        evaluate.check_weights(specs, {"inception": str(weights), "vgg16": str(weights)})
+    assert str(raised.value).startswith("ppl_wend: LPIPS (VGG16, v0.1) weights are needed")
+    assert "\n" not in str(raised.value)
+    assert evaluate.check_weights(specs[:2], {"inception": str(weights), "vgg16": str(weights)}) == {
+        "inception": str(weights), "vgg16": str(weights)}
+
+
 def test_dataset_features_are_the_images_features_and_are_cached(dataset, inception, tmp_path):
     folder, images = dataset
     evaluator = evaluate.Evaluator(folder, {"inception": inception}, cache_dir=tmp_path,

@@ -63,7 +63,7 @@ def test_generate(files, case):
         "discriminator": ([f"--network={files['D']}"], "holds a Discriminator, not a generator"),
         "truncated": ([f"--network={files['truncated']}"], "is not a .keras file"),
         "outdir_file": ([f"--network={net}", f"--outdir={files['file']}"], "--outdir: "),
-        "nan": ([f"--network={net}", "--trunc=nan"], "--trunc: expected a finite number"),
+        "nan": ([f"--network={net}", "--trunc=nan"], "--trunc=nan: expected a finite number"),
         "huge_seeds": ([f"--network={net}", "--seeds=0-99999999999"], "--seeds: 99999999999 is larger"),
     }[case]
     defaults = {"--network": net, "--seeds": "0", "--outdir": outdir}
