@@ -32,7 +32,16 @@ import tensorflow as tf
 from absl import app, flags
 
 from stylegan2_tf import cli
-from stylegan2_tf.ops import bias_act, downsample2d, setup_filter, upfirdn2d, upsample2d
+from stylegan2_tf.ops import (
+    bias_act,
+    current_impl,
+    downsample2d,
+    setup_filter,
+    upfirdn2d,
+    upsample2d,
+    use_impl,
+)
+from stylegan2_tf.ops.native import impl_under_xla
 
 BATCH = flags.DEFINE_integer("batch", None, "Images per batch (ops: 2, generate: 4).", lower_bound=1)
 REPEATS = flags.DEFINE_integer("repeats", 10, "Timed runs per measurement; the best is kept.", lower_bound=1)
@@ -41,7 +50,6 @@ FMAP_BASE = flags.DEFINE_integer("fmap_base", 2048, "generate: official fmap_bas
 FMAP_MAX = flags.DEFINE_integer("fmap_max", 128, "generate: most feature maps per layer.", lower_bound=1)
 LATENT_SIZE = flags.DEFINE_integer("latent_size", 128, "generate: z and w size.", lower_bound=1)
 MAPPING_LAYERS = flags.DEFINE_integer("mapping_layers", 2, "generate: mapping layers.", lower_bound=1)
-IMPL = flags.DEFINE_enum("impl", "auto", ["auto", "ref", "custom"], "generate: op implementation.")
 XLA = flags.DEFINE_boolean("xla", False, "Compile with XLA (uses the reference ops).")
 FUSED = flags.DEFINE_boolean("fused_modconv", False, "generate: one grouped conv per layer.")
 MODES = ("ops", "generate", "train")
@@ -136,7 +144,7 @@ def benchmark_ops(batch, repeats):
     return results, overhead
 
 
-def _flag_generator(impl, fused_modconv=False):
+def _flag_generator(fused_modconv=False):
     """An unconditional RGB Generator of the size the flags give (official TF1 names)."""
     from stylegan2_tf.networks.generator import Generator
 
@@ -144,26 +152,25 @@ def _flag_generator(impl, fused_modconv=False):
                      mapping_kwargs={"num_layers": MAPPING_LAYERS.value},
                      synthesis_kwargs={"channel_base": 2 * FMAP_BASE.value,
                                        "channel_max": FMAP_MAX.value,
-                                       "fused_modconv": fused_modconv},
-                     impl=impl)
+                                       "fused_modconv": fused_modconv})
 
 
-def _xla_impl():
-    """The op implementation to measure: the reference ops under --xla (ours cannot compile)."""
-    if not XLA.value:
-        return IMPL.value
-    if IMPL.value == "custom":
-        raise app.UsageError("--xla compiles the reference ops; --impl=custom cannot be compiled")
-    return "ref"
+def _measured_impl():
+    """The op implementation to measure: --impl, or the reference ops under --xla (ours cannot compile)."""
+    try:
+        return impl_under_xla(current_impl()) if XLA.value else current_impl()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
 
 
 def benchmark_generate(batch, repeats):
     """{"g_fwd_img_per_s": ..., ...} for the generator forward pass."""
-    impl = _xla_impl()
-    G = _flag_generator(impl, fused_modconv=FUSED.value)
+    impl = _measured_impl()
+    G = _flag_generator(fused_modconv=FUSED.value)
     forward = tf.function(lambda z: G(z, noise_mode="const"), jit_compile=XLA.value)
     z = tf.constant(np.random.RandomState(0).randn(batch, LATENT_SIZE.value).astype(np.float32))
-    seconds = _best_ms(forward, [z], repeats) / 1e3
+    with use_impl(impl):
+        seconds = _best_ms(forward, [z], repeats) / 1e3
     return {"mode": "generate", "tensorflow": tf.__version__, "cpu_threads": os.cpu_count(),
             "impl": impl, "xla": XLA.value, "fused_modconv": FUSED.value, "batch": batch,
             "resolution": RESOLUTION.value, "fmap_base": FMAP_BASE.value,
@@ -177,20 +184,21 @@ def benchmark_train(batch, repeats):
     from stylegan2_tf.networks.discriminator import Discriminator
     from stylegan2_tf.training.trainer import Trainer, TrainingConfig
 
-    impl = _xla_impl()
+    impl = _measured_impl()
     size = {"channel_base": 2 * FMAP_BASE.value, "channel_max": FMAP_MAX.value}
-    G, G_ema = _flag_generator(impl), _flag_generator(impl)
-    D = Discriminator(0, RESOLUTION.value, 3, mbstd_group_size=min(4, batch), impl=impl, **size)
+    G, G_ema = _flag_generator(), _flag_generator()
+    D = Discriminator(0, RESOLUTION.value, 3, mbstd_group_size=min(4, batch), **size)
     trainer = Trainer(G, D, G_ema, TrainingConfig(batch=batch, lrate=0.0025, xla=XLA.value))
     rng = np.random.RandomState(0)
     args = (tf.constant(rng.uniform(-1, 1, (batch, RESOLUTION.value, RESOLUTION.value, 3)),
                         tf.float32),
             tf.zeros([batch, 0]), tf.constant(rng.randn(batch, LATENT_SIZE.value), tf.float32))
-    phases = {name: (lambda name=name: trainer._run(name, args))
+    phases = {name: (lambda name=name: trainer.run_phase(name, *args))
               for name in ("g_main", "g_reg", "d_main", "d_reg")}
-    phases["ema"] = lambda: trainer._ema(tf.constant(1e6))
-    for run in phases.values():  # warm-up: tracing
-        run()
+    phases["ema"] = lambda: trainer.update_ema(1e6)
+    with use_impl(impl):
+        for run in phases.values():  # warm-up: tracing
+            run()
     best = {name: float("inf") for name in phases}
     best_iteration = float("inf")
     for _ in range(repeats):

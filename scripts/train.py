@@ -17,6 +17,7 @@ from absl import app, flags
 from stylegan2_tf.cli import define_weights_flags, require_finite, run
 from stylegan2_tf.metrics.evaluate import parse_metrics
 from stylegan2_tf.networks.presets import PRESET_NAMES
+from stylegan2_tf.ops import current_impl
 from stylegan2_tf.training.loop import RunOptions, TrainingRun
 
 DATA = flags.DEFINE_string("data", None, "Dataset folder from dataset_tool.py (default: built-in digits).")
@@ -33,7 +34,6 @@ FMAP_BASE = flags.DEFINE_integer("fmap_base", None, "Override: official fmap_bas
 FMAP_MAX = flags.DEFINE_integer("fmap_max", None, "Override: most feature maps.", lower_bound=1)
 LATENT = flags.DEFINE_integer("latent_size", None, "Override: z and w size.", lower_bound=1)
 MAPPING = flags.DEFINE_integer("mapping_layers", None, "Override: mapping layers.", lower_bound=1)
-IMPL = flags.DEFINE_enum("impl", "auto", ["auto", "ref", "custom"], "Op implementation.")
 MIXED = flags.DEFINE_boolean("mixed_precision", None, "Float16 in the 4 highest resolutions with "
                              "activations clamped to 256 (default: the preset's choice on GPUs, "
                              "off on CPUs, where float16 is emulated).")
@@ -61,7 +61,7 @@ def main(argv):
                          gamma=GAMMA.value, kimg=KIMG.value, kimg_per_tick=TICK.value,
                          snap=SNAP.value, mirror=MIRROR.value, seed=SEED.value,
                          fmap_base=FMAP_BASE.value, fmap_max=FMAP_MAX.value,
-                         latent_size=LATENT.value, mapping_layers=MAPPING.value, impl=IMPL.value,
+                         latent_size=LATENT.value, mapping_layers=MAPPING.value, impl=current_impl(),
                          resume=RESUME.value, mixed_precision=MIXED.value, xla=XLA.value,
                          metrics=tuple(spec.name for spec in metrics), metric_weights=weights_flags(),
                          metric_cache=METRIC_CACHE.value)

@@ -13,14 +13,19 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 from stylegan2_tf.inference import class_labels, parse_range
+from stylegan2_tf.ops.native import IMPL_ENV, IMPLS, set_impl
 
 MAX_SEED = 2**32 - 1  # np.random.RandomState takes seeds in [0, 2**32)
 USAGE_EXIT_CODE = 2  # as argparse and most command-line tools; other failures exit with 1
 
-# Listed by each script's --help (absl lists the flags of the module named argv[0]).
+# Every script has these; listed by its --help (absl lists the flags of the module named argv[0]).
+_SCRIPT = sys.argv[0] if sys.argv else None
 VERBOSE = flags.DEFINE_boolean(
     "verbose", False, "Show TensorFlow's logs: its C++ lines (below fatal) and Python warnings "
-    "and info are hidden by default.", module_name=sys.argv[0] if sys.argv else None)
+    "and info are hidden by default.", module_name=_SCRIPT)
+IMPL = flags.DEFINE_enum(
+    "impl", None, list(IMPLS), f"Op implementation: custom (the compiled ops), ref (pure TensorFlow) "
+    f"or auto (custom when built, else ref). Default: ${IMPL_ENV}, else auto.", module_name=_SCRIPT)
 
 
 def run(main):
@@ -29,7 +34,8 @@ def run(main):
     1. A usage error (a flag that does not parse or validate, a missing required
        flag, an app.UsageError from main) prints `<script>: error: <message>` and
        `Run with --help for usage.` on stderr, no help text, and exits with 2.
-    2. Unless --verbose, TensorFlow's Python loggers ("tensorflow", absl's) show
+    2. --impl sets the op implementation of the process (stylegan2_tf.ops.set_impl).
+       Unless --verbose, TensorFlow's Python loggers ("tensorflow", absl's) show
        errors only (absl's --verbosity, when given, sets absl's). Its C++ logs
        are quieted before it is imported, by quiet_tensorflow() in scripts/_tf_logs.py.
     3. SIGTERM ends the script as an exception does (exit code 143): Python's
@@ -41,6 +47,7 @@ def run(main):
 
     def framed_main(argv):
         _quiet_python_logs()
+        set_impl(IMPL.value)
         try:
             return main(argv)
         except app.UsageError as error:

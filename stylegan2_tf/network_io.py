@@ -18,7 +18,7 @@ from stylegan2_tf.official.convert import load_official
 NETWORK_NAMES = ("G", "D", "G_ema")
 
 
-def load_network(source, impl="auto"):
+def load_network(source):
     """{"G", "D", "G_ema"} from an official .pkl, a network folder, or one generator .keras.
 
     Entries the source does not hold are None. Raises FileNotFoundError or
@@ -37,7 +37,7 @@ def load_network(source, impl="auto"):
     if path.suffix == ".keras":
         return {"G": None, "D": None, "G_ema": _load_keras(path)}
     if path.suffix == ".pkl":
-        return load_official(path, impl=impl)
+        return load_official(path)
     raise ValueError(f"{source}: expected an official .pkl, a .keras file or a network folder")
 
 
@@ -61,16 +61,15 @@ def save_network(networks, folder):
             atomic_write(folder / f"{name}.keras", model.save)
 
 
-def rebuilt_generator(G, impl=None, float32=False):
-    """A new Generator with G's weights: using op implementation `impl` (None: G's), and
-    computing every block in float32 when `float32` (no num_fp16_res), as NVIDIA's force_fp32."""
+def float32_generator(G):
+    """G when it computes in float32 throughout, else a copy with G's weights whose every
+    block computes in float32 (no num_fp16_res), as NVIDIA's force_fp32."""
     from stylegan2_tf.networks.generator import Generator
 
+    if not G.synthesis.num_fp16_res:
+        return G
     config = G.get_config()
-    if impl is not None:
-        config["impl"] = impl
-    if float32:
-        config["synthesis_kwargs"] = {**config["synthesis_kwargs"], "num_fp16_res": 0}
+    config["synthesis_kwargs"] = {**config["synthesis_kwargs"], "num_fp16_res": 0}
     copy = Generator.from_config(config)
     copy.set_weights(G.get_weights())
     return copy

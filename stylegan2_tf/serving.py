@@ -28,8 +28,9 @@ from pathlib import Path
 import tensorflow as tf
 
 from stylegan2_tf.files import atomic_folder
-from stylegan2_tf.network_io import rebuilt_generator
+from stylegan2_tf.network_io import float32_generator
 from stylegan2_tf.networks.generator import NOISE_MODES
+from stylegan2_tf.ops import use_impl
 
 INPUT_DTYPES = {"z": tf.float32, "c": tf.float32, "ws": tf.float32, "truncation_psi": tf.float32,
                 "truncation_cutoff": tf.int32, "noise_mode": tf.string}
@@ -75,7 +76,7 @@ def _to_uint8(images):
 
 
 class ServingGenerator:
-    """The exported computations of an impl="ref" generator, on tensors with checks."""
+    """The exported computations of a generator, on tensors with checks (traced with impl "ref")."""
 
     def __init__(self, G):
         self.G = G
@@ -196,7 +197,7 @@ def export_saved_model(G, export_dir, truncation_psi=1.0, truncation_cutoff=None
     """Writes G as a SavedModel for TF Serving, aside and then renamed to export_dir.
 
     Args:
-        G: a Generator (any impl); exported as a copy with impl="ref" (stock ops).
+        G: a Generator; traced with the reference ops (impl "ref": stock TF ops only).
         export_dir: the folder to create, usually model/<version>; must be
             missing or empty.
         truncation_psi: float, default of the truncation_psi input.
@@ -215,10 +216,11 @@ def export_saved_model(G, export_dir, truncation_psi=1.0, truncation_cutoff=None
     check_export_dir(export_dir)
     defaults = {"truncation_psi": float(truncation_psi),
                 "truncation_cutoff": int(truncation_cutoff or 0), "noise_mode": noise_mode}
-    serving = ServingGenerator(rebuilt_generator(G, impl="ref", float32=force_fp32))
-    functions = _functions(serving, defaults)
-    export_dir = Path(export_dir)
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
-    atomic_folder(export_dir, lambda partial: tf.saved_model.save(
-        _root(functions), str(partial), signatures=functions))
-    return _summary(serving, functions, defaults)
+    serving = ServingGenerator(float32_generator(G) if force_fp32 else G)
+    with use_impl("ref"):  # every function traces here: stock ops only
+        functions = _functions(serving, defaults)
+        export_dir = Path(export_dir)
+        export_dir.parent.mkdir(parents=True, exist_ok=True)
+        atomic_folder(export_dir, lambda partial: tf.saved_model.save(
+            _root(functions), str(partial), signatures=functions))
+        return _summary(serving, functions, defaults)

@@ -37,7 +37,7 @@ from stylegan2_tf.data.records import FEATURES, read_metadata
 from stylegan2_tf.files import atomic_write
 from stylegan2_tf.metrics import feature_nets, kid, ppl, precision_recall, swd
 from stylegan2_tf.metrics.frechet import feature_statistics, frechet_distance
-from stylegan2_tf.network_io import rebuilt_generator
+from stylegan2_tf.network_io import float32_generator
 
 DEFAULT_CACHE = Path.home() / ".cache" / "stylegan2_tf" / "metrics"
 PR_MAX_REAL = 200_000  # stylegan2-ada's pr50k3_full: up to 200k dataset images
@@ -222,8 +222,7 @@ class Evaluator:
 
     def _ppl(self, G, spec):
         distance = self._network(feature_nets.LPIPS)
-        if G.synthesis.num_fp16_res:  # float16 is too coarse for steps of 1e-4
-            G = rebuilt_generator(G, float32=True)
+        G = float32_generator(G)  # float16 is too coarse for steps of 1e-4
         labels = self._label_sampler(G)(spec.num_gen) if G.c_dim else None
         with self._bar(spec.num_gen, spec.name) as bar:
             distances = ppl.path_length_distances(

@@ -112,7 +112,7 @@ class DiscriminatorBlock(keras.layers.Layer):
 
     def __init__(self, in_channels, tmp_channels, out_channels, resolution, img_channels,
                  architecture="resnet", activation="lrelu", conv_clamp=None, use_fp16=False,
-                 resample_filter=DEFAULT_RESAMPLE_FILTER, impl="auto", **kwargs):
+                 resample_filter=DEFAULT_RESAMPLE_FILTER, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
         self.in_channels = int(in_channels)
@@ -130,11 +130,10 @@ class DiscriminatorBlock(keras.layers.Layer):
         self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
         self.use_fp16 = bool(use_fp16)
         self.resample_filter = tuple(float(v) for v in resample_filter)
-        self.impl = impl
         self._filter = setup_filter(list(self.resample_filter))
         # float16 blocks keep float32 weights (mixed precision).
         policy = "mixed_float16" if self.use_fp16 else self.dtype_policy
-        conv = {"activation": activation, "conv_clamp": self.conv_clamp, "impl": impl, "dtype": policy}
+        conv = {"activation": activation, "conv_clamp": self.conv_clamp, "dtype": policy}
         self.fromrgb = None
         if self.in_channels == 0 or architecture == "skip":
             self.fromrgb = EqualizedConv2D(self.tmp_channels, 1, name="fromrgb", **conv)
@@ -144,7 +143,7 @@ class DiscriminatorBlock(keras.layers.Layer):
         self.skip = None
         if architecture == "resnet":
             self.skip = EqualizedConv2D(self.out_channels, 1, down=2, use_bias=False,
-                                        resample_filter=self.resample_filter, impl=impl,
+                                        resample_filter=self.resample_filter,
                                         name="skip", dtype=policy)
 
     def build(self, x_shape=None, img_shape=None):
@@ -169,7 +168,7 @@ class DiscriminatorBlock(keras.layers.Layer):
             y = self.fromrgb(tf.cast(img, dtype))
             x = y if x is None else x + y
             # The image passed on stays float32 (official TF1 networks).
-            img = (downsample2d(tf.cast(img, tf.float32), self._filter, impl=self.impl)
+            img = (downsample2d(tf.cast(img, tf.float32), self._filter)
                    if self.architecture == "skip" else None)
         if self.skip is not None:
             y = self.skip(x)
@@ -185,8 +184,7 @@ class DiscriminatorBlock(keras.layers.Layer):
                       out_channels=self.out_channels, resolution=self.resolution,
                       img_channels=self.img_channels, architecture=self.architecture,
                       activation=self.activation, conv_clamp=self.conv_clamp,
-                      use_fp16=self.use_fp16, resample_filter=list(self.resample_filter),
-                      impl=self.impl)
+                      use_fp16=self.use_fp16, resample_filter=list(self.resample_filter))
         return config
 
 
@@ -211,7 +209,7 @@ class DiscriminatorEpilogue(keras.layers.Layer):
 
     def __init__(self, in_channels, cmap_dim=0, resolution=4, img_channels=3,
                  architecture="resnet", mbstd_group_size=4, mbstd_num_channels=1,
-                 activation="lrelu", conv_clamp=None, conditioning="ada", impl="auto", **kwargs):
+                 activation="lrelu", conv_clamp=None, conditioning="ada", **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
         self.in_channels = check_positive_int(in_channels, "in_channels", name)
@@ -229,22 +227,21 @@ class DiscriminatorEpilogue(keras.layers.Layer):
             raise ValueError(f"{name}: conditioning must be one of {CONDITIONING_MODES}. "
                              f"Received: conditioning={conditioning!r}")
         self.conditioning = conditioning
-        self.impl = impl
         policy = self.dtype_policy
         self.fromrgb = None
         if architecture == "skip":
             self.fromrgb = EqualizedConv2D(self.in_channels, 1, activation=activation,
-                                           conv_clamp=self.conv_clamp, impl=impl, name="fromrgb",
+                                           conv_clamp=self.conv_clamp, name="fromrgb",
                                            dtype=policy)
         self.mbstd = None
         if self.mbstd_num_channels > 0:
             self.mbstd = MinibatchStdDev(self.mbstd_group_size, self.mbstd_num_channels,
                                          name="mbstd", dtype=policy)
         self.conv = EqualizedConv2D(self.in_channels, 3, activation=activation,
-                                    conv_clamp=self.conv_clamp, impl=impl, name="conv", dtype=policy)
-        self.fc = EqualizedDense(self.in_channels, activation=activation, flatten=True, impl=impl,
+                                    conv_clamp=self.conv_clamp, name="conv", dtype=policy)
+        self.fc = EqualizedDense(self.in_channels, activation=activation, flatten=True,
                                  name="fc", dtype=policy)
-        self.out = EqualizedDense(max(self.cmap_dim, 1), impl=impl, name="out", dtype=policy)
+        self.out = EqualizedDense(max(self.cmap_dim, 1), name="out", dtype=policy)
 
     def build(self, x_shape=None, img_shape=None, cmap_shape=None):
         res, channels = self.resolution, self.in_channels
@@ -277,7 +274,7 @@ class DiscriminatorEpilogue(keras.layers.Layer):
                       resolution=self.resolution, img_channels=self.img_channels,
                       architecture=self.architecture, mbstd_group_size=self.mbstd_group_size,
                       mbstd_num_channels=self.mbstd_num_channels, activation=self.activation,
-                      conv_clamp=self.conv_clamp, conditioning=self.conditioning, impl=self.impl)
+                      conv_clamp=self.conv_clamp, conditioning=self.conditioning)
         return config
 
 
@@ -309,7 +306,7 @@ class Discriminator(keras.Model):
     def __init__(self, c_dim, img_resolution, img_channels, architecture="resnet",
                  channel_base=32768, channel_max=512, num_fp16_res=0, conv_clamp=None,
                  cmap_dim=None, mbstd_group_size=4, mbstd_num_channels=1, conditioning="ada",
-                 mapping_kwargs=None, resample_filter=DEFAULT_RESAMPLE_FILTER, impl="auto",
+                 mapping_kwargs=None, resample_filter=DEFAULT_RESAMPLE_FILTER,
                  **kwargs):
         super().__init__(**kwargs)
         self.c_dim = int(c_dim)
@@ -331,7 +328,6 @@ class Discriminator(keras.Model):
         self.conditioning = conditioning
         self.mapping_kwargs = dict(mapping_kwargs or {})
         self.resample_filter = tuple(float(v) for v in resample_filter)
-        self.impl = impl
 
         log2 = int(np.log2(self.img_resolution))
         self.block_resolutions = [2**i for i in range(log2, 2, -1)]
@@ -362,14 +358,14 @@ class Discriminator(keras.Model):
                 tmp if res < self.img_resolution else 0, tmp, channels(res // 2), res,
                 self.img_channels, architecture=architecture, conv_clamp=self.conv_clamp,
                 use_fp16=self.num_fp16_res > 0 and res >= fp16_from,
-                resample_filter=self.resample_filter, impl=impl, name=f"b{res}",
+                resample_filter=self.resample_filter, name=f"b{res}",
                 dtype=self.dtype_policy)
             block.build()
             # Attributes, not a list: tf.train.Checkpoint does not look into Keras' lists.
             setattr(self, f"b{res}", block)
         self.mapping = None
         if self.c_dim > 0 and conditioning == "ada":
-            self.mapping = MappingNetwork(0, self.c_dim, head_dim, None, w_avg_beta=None, impl=impl,
+            self.mapping = MappingNetwork(0, self.c_dim, head_dim, None, w_avg_beta=None,
                                           name="mapping", dtype=self.dtype_policy,
                                           **self.mapping_kwargs)
             self.mapping.build()
@@ -377,7 +373,7 @@ class Discriminator(keras.Model):
             channels(4), cmap_dim=head_dim, resolution=4, img_channels=self.img_channels,
             architecture=architecture, mbstd_group_size=self.mbstd_group_size,
             mbstd_num_channels=self.mbstd_num_channels, conv_clamp=self.conv_clamp,
-            conditioning=conditioning, impl=impl, name="b4", dtype=self.dtype_policy)
+            conditioning=conditioning, name="b4", dtype=self.dtype_policy)
         self.b4.build()
         self.built = True
 
@@ -433,5 +429,5 @@ class Discriminator(keras.Model):
                       cmap_dim=self.cmap_dim, mbstd_group_size=self.mbstd_group_size,
                       mbstd_num_channels=self.mbstd_num_channels, conditioning=self.conditioning,
                       mapping_kwargs=self.mapping_kwargs,
-                      resample_filter=list(self.resample_filter), impl=self.impl)
+                      resample_filter=list(self.resample_filter))
         return config

@@ -60,8 +60,7 @@ class MappingNetwork(keras.layers.Layer):
     """
 
     def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=8, layer_features=None,
-                 activation="lrelu", lr_multiplier=0.01, w_avg_beta=0.995, label_mode="embed",
-                 impl="auto", **kwargs):
+                 activation="lrelu", lr_multiplier=0.01, w_avg_beta=0.995, label_mode="embed", **kwargs):
         super().__init__(**kwargs)
         self.z_dim, self.c_dim = int(z_dim), int(c_dim)
         self.w_dim = check_positive_int(w_dim, "w_dim", "MappingNetwork")
@@ -78,15 +77,13 @@ class MappingNetwork(keras.layers.Layer):
             raise ValueError(f"MappingNetwork: label_mode must be 'embed' or 'concat'. "
                              f"Received: label_mode={label_mode!r}")
         self.label_mode = label_mode
-        self.impl = impl
         if self.c_dim > 0 and label_mode == "embed":
-            self.embed = EqualizedDense(self.w_dim, name="embed", impl=impl, dtype=self.dtype_policy)
+            self.embed = EqualizedDense(self.w_dim, name="embed", dtype=self.dtype_policy)
         # Attributes, not a list: tf.train.Checkpoint does not look into Keras' lists.
         for i in range(self.num_layers):
             setattr(self, f"fc{i}", EqualizedDense(
                 self.w_dim if i == self.num_layers - 1 else self.layer_features,
-                activation=activation, lr_multiplier=self.lr_multiplier, name=f"fc{i}",
-                impl=impl, dtype=self.dtype_policy))
+                activation=activation, lr_multiplier=self.lr_multiplier, name=f"fc{i}", dtype=self.dtype_policy))
 
     @property
     def fcs(self):
@@ -152,11 +149,11 @@ class MappingNetwork(keras.layers.Layer):
         config.update(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim, num_ws=self.num_ws,
                       num_layers=self.num_layers, layer_features=self.layer_features,
                       activation=self.activation, lr_multiplier=self.lr_multiplier,
-                      w_avg_beta=self.w_avg_beta, label_mode=self.label_mode, impl=self.impl)
+                      w_avg_beta=self.w_avg_beta, label_mode=self.label_mode)
         return config
 
 
-def modulated_conv2d(x, weight, styles, f, demodulate=True, up=1, fused=True, impl="auto"):
+def modulated_conv2d(x, weight, styles, f, demodulate=True, up=1, fused=True):
     """Modulated (and demodulated) convolution, eq. 1-3 of the paper.
 
     1. Styles, weights and demodulation coefficients are computed in float32
@@ -196,7 +193,7 @@ def modulated_conv2d(x, weight, styles, f, demodulate=True, up=1, fused=True, im
         dcoefs = tf.math.rsqrt(tf.matmul(tf.square(styles), w_sq) + 1e-8)  # [N, O]
     if not fused:
         x = x * tf.cast(styles, x.dtype)[:, tf.newaxis, tf.newaxis, :]
-        x = conv2d_resample(x, tf.cast(weight, x.dtype), f, up=up, impl=impl)
+        x = conv2d_resample(x, tf.cast(weight, x.dtype), f, up=up)
         if demodulate:
             x = x * tf.cast(dcoefs, x.dtype)[:, tf.newaxis, tf.newaxis, :]
         return x
@@ -209,7 +206,7 @@ def modulated_conv2d(x, weight, styles, f, demodulate=True, up=1, fused=True, im
     # Samples become groups of one convolution: [N, H, W, I] -> [1, H, W, N * I].
     xg = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, height, width, batch * in_channels])
     wg = tf.reshape(tf.transpose(w, [1, 2, 3, 0, 4]), [k, k, in_channels, batch * out_channels])
-    y = conv2d_resample(xg, wg, f, up=up, groups=batch, impl=impl)  # [1, H', W', N * O]
+    y = conv2d_resample(xg, wg, f, up=up, groups=batch)  # [1, H', W', N * O]
     out_h, out_w = tf.shape(y)[1], tf.shape(y)[2]
     y = tf.reshape(y, [out_h, out_w, batch, out_channels])
     return tf.transpose(y, [2, 0, 1, 3])  # [N, H', W', O]
@@ -225,7 +222,7 @@ class ModulatedConv2D(keras.layers.Layer):
     """
 
     def __init__(self, in_channels, filters, kernel_size, w_dim, up=1, demodulate=True,
-                 fused_modconv=False, resample_filter=DEFAULT_RESAMPLE_FILTER, impl="auto",
+                 fused_modconv=False, resample_filter=DEFAULT_RESAMPLE_FILTER,
                  **kwargs):
         super().__init__(**kwargs)
         self.in_channels = check_positive_int(in_channels, "in_channels", "ModulatedConv2D")
@@ -238,10 +235,9 @@ class ModulatedConv2D(keras.layers.Layer):
         self.demodulate = bool(demodulate)
         self.fused_modconv = bool(fused_modconv)
         self.resample_filter = tuple(float(v) for v in resample_filter)
-        self.impl = impl
         self._filter = setup_filter(list(self.resample_filter))
         # Styles in the weights' dtype (float32 in float16 blocks), as the references.
-        self.affine = EqualizedDense(self.in_channels, bias_init=1.0, name="affine", impl=impl,
+        self.affine = EqualizedDense(self.in_channels, bias_init=1.0, name="affine",
                                      dtype=self.dtype_policy.variable_dtype)
 
     def build(self, x_shape=None, w_shape=None):
@@ -256,14 +252,14 @@ class ModulatedConv2D(keras.layers.Layer):
         styles = self.affine(tf.cast(w, self.affine.compute_dtype))
         weight = self.weight * self.weight_gain
         return modulated_conv2d(x, weight, styles, self._filter, demodulate=self.demodulate,
-                                up=self.up, fused=fused, impl=self.impl)
+                                up=self.up, fused=fused)
 
     def get_config(self):
         config = super().get_config()
         config.update(in_channels=self.in_channels, filters=self.filters,
                       kernel_size=self.kernel_size, w_dim=self.w_dim,
                       up=self.up, demodulate=self.demodulate, fused_modconv=self.fused_modconv,
-                      resample_filter=list(self.resample_filter), impl=self.impl)
+                      resample_filter=list(self.resample_filter))
         return config
 
 
@@ -278,7 +274,7 @@ class SynthesisLayer(keras.layers.Layer):
 
     def __init__(self, in_channels, filters, w_dim, resolution, up=1, activation="lrelu",
                  conv_clamp=None, use_noise=True, fused_modconv=False,
-                 resample_filter=DEFAULT_RESAMPLE_FILTER, impl="auto", **kwargs):
+                 resample_filter=DEFAULT_RESAMPLE_FILTER, **kwargs):
         super().__init__(**kwargs)
         self.in_channels = check_positive_int(in_channels, "in_channels", "SynthesisLayer")
         self.filters = check_positive_int(filters, "filters", "SynthesisLayer")
@@ -290,10 +286,9 @@ class SynthesisLayer(keras.layers.Layer):
         self.use_noise = bool(use_noise)
         self.fused_modconv = bool(fused_modconv)
         self.resample_filter = tuple(float(v) for v in resample_filter)
-        self.impl = impl
         self.conv = ModulatedConv2D(self.in_channels, self.filters, 3, self.w_dim, up=self.up,
                                     fused_modconv=self.fused_modconv,
-                                    resample_filter=self.resample_filter, impl=impl, name="conv",
+                                    resample_filter=self.resample_filter, name="conv",
                                     dtype=self.dtype_policy)
 
     def build(self, x_shape=None, w_shape=None):
@@ -325,7 +320,7 @@ class SynthesisLayer(keras.layers.Layer):
                 noise = tf.cast(self.noise_const, x.dtype)
             x = x + noise * tf.cast(self.noise_strength, x.dtype)
         return bias_act(x, tf.cast(self.bias, x.dtype), act=self.activation,
-                        clamp=self.conv_clamp, impl=self.impl)
+                        clamp=self.conv_clamp)
 
     def get_config(self):
         config = super().get_config()
@@ -333,7 +328,7 @@ class SynthesisLayer(keras.layers.Layer):
                       resolution=self.resolution, up=self.up, activation=self.activation,
                       conv_clamp=self.conv_clamp,
                       use_noise=self.use_noise, fused_modconv=self.fused_modconv,
-                      resample_filter=list(self.resample_filter), impl=self.impl)
+                      resample_filter=list(self.resample_filter))
         return config
 
 
@@ -344,18 +339,16 @@ class ToRGB(keras.layers.Layer):
     call(x [N, H, W, in_channels], w [N, w_dim]) -> [N, H, W, img_channels].
     """
 
-    def __init__(self, in_channels, img_channels, w_dim, conv_clamp=None, fused_modconv=False,
-                 impl="auto", **kwargs):
+    def __init__(self, in_channels, img_channels, w_dim, conv_clamp=None, fused_modconv=False, **kwargs):
         super().__init__(**kwargs)
         self.in_channels = check_positive_int(in_channels, "in_channels", "ToRGB")
         self.img_channels = check_positive_int(img_channels, "img_channels", "ToRGB")
         self.w_dim = check_positive_int(w_dim, "w_dim", "ToRGB")
         self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
         self.fused_modconv = bool(fused_modconv)
-        self.impl = impl
         self.conv = ModulatedConv2D(self.in_channels, self.img_channels, 1, self.w_dim,
                                     demodulate=False,
-                                    fused_modconv=self.fused_modconv, impl=impl, name="conv",
+                                    fused_modconv=self.fused_modconv, name="conv",
                                     dtype=self.dtype_policy)
 
     def build(self, x_shape=None, w_shape=None):
@@ -364,13 +357,12 @@ class ToRGB(keras.layers.Layer):
 
     def call(self, x, w, fused_modconv=None):
         x = self.conv(x, w, fused_modconv=fused_modconv)
-        return bias_act(x, tf.cast(self.bias, x.dtype), clamp=self.conv_clamp, impl=self.impl)
+        return bias_act(x, tf.cast(self.bias, x.dtype), clamp=self.conv_clamp)
 
     def get_config(self):
         config = super().get_config()
         config.update(in_channels=self.in_channels, img_channels=self.img_channels,
-                      w_dim=self.w_dim, conv_clamp=self.conv_clamp, fused_modconv=self.fused_modconv,
-                      impl=self.impl)
+                      w_dim=self.w_dim, conv_clamp=self.conv_clamp, fused_modconv=self.fused_modconv)
         return config
 
 
@@ -390,7 +382,7 @@ class SynthesisBlock(keras.layers.Layer):
 
     def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, is_last,
                  architecture="skip", conv_clamp=None, use_fp16=False, fused_modconv=False,
-                 resample_filter=DEFAULT_RESAMPLE_FILTER, impl="auto", **kwargs):
+                 resample_filter=DEFAULT_RESAMPLE_FILTER, **kwargs):
         super().__init__(**kwargs)
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}. "
@@ -406,12 +398,10 @@ class SynthesisBlock(keras.layers.Layer):
         self.use_fp16 = bool(use_fp16)
         self.fused_modconv = bool(fused_modconv)
         self.resample_filter = tuple(float(v) for v in resample_filter)
-        self.impl = impl
         self._filter = setup_filter(list(self.resample_filter))
         # float16 blocks keep float32 weights (mixed precision) and clamp their outputs.
         policy = "mixed_float16" if self.use_fp16 else self.dtype_policy
-        common = {"conv_clamp": self.conv_clamp, "fused_modconv": self.fused_modconv,
-                  "impl": impl, "dtype": policy}
+        common = {"conv_clamp": self.conv_clamp, "fused_modconv": self.fused_modconv, "dtype": policy}
         self.conv0 = None
         if self.in_channels > 0:
             self.conv0 = SynthesisLayer(self.in_channels, self.out_channels, self.w_dim,
@@ -427,7 +417,7 @@ class SynthesisBlock(keras.layers.Layer):
         self.skip = None
         if self.in_channels > 0 and architecture == "resnet":
             self.skip = EqualizedConv2D(self.out_channels, 1, up=2, use_bias=False,
-                                        resample_filter=self.resample_filter, impl=impl,
+                                        resample_filter=self.resample_filter,
                                         name="skip", dtype=policy)
 
     @property
@@ -475,7 +465,7 @@ class SynthesisBlock(keras.layers.Layer):
             x = self.conv1(x, ws[:, 1], **layer_args)
             w_index = 2
         if img is not None:
-            img = upsample2d(img, self._filter, impl=self.impl)
+            img = upsample2d(img, self._filter)
         if self.torgb is not None:
             y = tf.cast(self.torgb(x, ws[:, w_index], fused_modconv=fused_modconv), tf.float32)
             img = y if img is None else img + y
@@ -488,7 +478,7 @@ class SynthesisBlock(keras.layers.Layer):
                       img_channels=self.img_channels, is_last=self.is_last,
                       architecture=self.architecture, conv_clamp=self.conv_clamp,
                       use_fp16=self.use_fp16, fused_modconv=self.fused_modconv,
-                      resample_filter=list(self.resample_filter), impl=self.impl)
+                      resample_filter=list(self.resample_filter))
         return config
 
 
@@ -502,7 +492,7 @@ class SynthesisNetwork(keras.layers.Layer):
 
     def __init__(self, w_dim, img_resolution, img_channels, architecture="skip",
                  channel_base=32768, channel_max=512, num_fp16_res=0, conv_clamp=None,
-                 fused_modconv=False, resample_filter=DEFAULT_RESAMPLE_FILTER, impl="auto",
+                 fused_modconv=False, resample_filter=DEFAULT_RESAMPLE_FILTER,
                  **kwargs):
         super().__init__(**kwargs)
         self.w_dim = check_positive_int(w_dim, "w_dim", "SynthesisNetwork")
@@ -518,7 +508,6 @@ class SynthesisNetwork(keras.layers.Layer):
         self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
         self.fused_modconv = bool(fused_modconv)
         self.resample_filter = tuple(float(v) for v in resample_filter)
-        self.impl = impl
         log2 = int(np.log2(self.img_resolution))
         self.block_resolutions = [2**i for i in range(2, log2 + 1)]
         fp16_from = 2 ** max(log2 + 1 - self.num_fp16_res, 3)
@@ -530,8 +519,7 @@ class SynthesisNetwork(keras.layers.Layer):
                 res, self.img_channels, is_last=res == self.img_resolution,
                 architecture=architecture, conv_clamp=self.conv_clamp,
                 use_fp16=self.num_fp16_res > 0 and res >= fp16_from,
-                fused_modconv=self.fused_modconv, resample_filter=self.resample_filter,
-                impl=impl, name=f"b{res}", dtype=self.dtype_policy)
+                fused_modconv=self.fused_modconv, resample_filter=self.resample_filter, name=f"b{res}", dtype=self.dtype_policy)
             self.num_ws += block.num_conv
             if res == self.img_resolution:
                 self.num_ws += block.num_torgb
@@ -571,7 +559,7 @@ class SynthesisNetwork(keras.layers.Layer):
                       channel_base=self.channel_base, channel_max=self.channel_max,
                       num_fp16_res=self.num_fp16_res, conv_clamp=self.conv_clamp,
                       fused_modconv=self.fused_modconv,
-                      resample_filter=list(self.resample_filter), impl=self.impl)
+                      resample_filter=list(self.resample_filter))
         return config
 
 
@@ -585,7 +573,7 @@ class Generator(keras.Model):
     """
 
     def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None,
-                 synthesis_kwargs=None, impl="auto", **kwargs):
+                 synthesis_kwargs=None, **kwargs):
         super().__init__(**kwargs)
         self.z_dim, self.c_dim = int(z_dim), int(c_dim)
         self.w_dim = check_positive_int(w_dim, "w_dim", "Generator")
@@ -596,12 +584,9 @@ class Generator(keras.Model):
                              f"Received: z_dim={z_dim}, c_dim={c_dim}")
         self.mapping_kwargs = dict(mapping_kwargs or {})
         self.synthesis_kwargs = dict(synthesis_kwargs or {})
-        self.impl = impl
-        self.synthesis = SynthesisNetwork(self.w_dim, self.img_resolution, self.img_channels,
-                                          impl=impl, name="synthesis", **self.synthesis_kwargs)
+        self.synthesis = SynthesisNetwork(self.w_dim, self.img_resolution, self.img_channels, name="synthesis", **self.synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(self.z_dim, self.c_dim, self.w_dim, self.num_ws,
-                                      impl=impl, name="mapping", **self.mapping_kwargs)
+        self.mapping = MappingNetwork(self.z_dim, self.c_dim, self.w_dim, self.num_ws, name="mapping", **self.mapping_kwargs)
         self.mapping.build()
         self.synthesis.build()
         self.built = True  # every variable exists from construction on
@@ -635,5 +620,5 @@ class Generator(keras.Model):
         config.update(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim,
                       img_resolution=self.img_resolution, img_channels=self.img_channels,
                       mapping_kwargs=self.mapping_kwargs,
-                      synthesis_kwargs=self.synthesis_kwargs, impl=self.impl)
+                      synthesis_kwargs=self.synthesis_kwargs)
         return config

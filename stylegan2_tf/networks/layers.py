@@ -18,8 +18,20 @@ PACKAGE = "stylegan2_tf"
 DEFAULT_RESAMPLE_FILTER = (1, 3, 3, 1)
 
 
+# Configuration keys that files saved by earlier versions hold and this version ignores:
+# the op implementation, a run-time choice since (stylegan2_tf.ops.use_impl).
+RETIRED_CONFIG_KEYS = ("impl",)
+
+
 def serializable(cls):
-    """Registers a layer for Keras saving under the package name."""
+    """Registers a layer for Keras saving under the package name; its from_config
+    accepts (and ignores) the RETIRED_CONFIG_KEYS of files saved earlier."""
+    from_config = cls.from_config.__func__
+
+    def from_current_config(klass, config):
+        return from_config(klass, {k: v for k, v in config.items() if k not in RETIRED_CONFIG_KEYS})
+
+    cls.from_config = classmethod(from_current_config)
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
 
 
@@ -40,7 +52,7 @@ class EqualizedDense(keras.layers.Layer):
     """
 
     def __init__(self, units, activation="linear", lr_multiplier=1.0, bias_init=0.0,
-                 use_bias=True, flatten=False, impl="auto", **kwargs):
+                 use_bias=True, flatten=False, **kwargs):
         super().__init__(**kwargs)
         self.units = check_positive_int(units, "units", type(self).__name__)
         self.activation = activation
@@ -48,7 +60,6 @@ class EqualizedDense(keras.layers.Layer):
         self.bias_init = float(bias_init)
         self.use_bias = bool(use_bias)
         self.flatten = bool(flatten)
-        self.impl = impl
 
     def build(self, input_shape):
         fan_in = int(np.prod(input_shape[1:])) if self.flatten else int(input_shape[-1])
@@ -68,13 +79,13 @@ class EqualizedDense(keras.layers.Layer):
         w = tf.cast(self.weight * self.weight_gain, x.dtype)
         x = tf.matmul(x, w)
         b = None if self.bias is None else tf.cast(self.bias * self.lr_multiplier, x.dtype)
-        return bias_act(x, b, act=self.activation, impl=self.impl)
+        return bias_act(x, b, act=self.activation)
 
     def get_config(self):
         config = super().get_config()
         config.update(units=self.units, activation=self.activation,
                       lr_multiplier=self.lr_multiplier, bias_init=self.bias_init,
-                      use_bias=self.use_bias, flatten=self.flatten, impl=self.impl)
+                      use_bias=self.use_bias, flatten=self.flatten)
         return config
 
 
@@ -89,8 +100,7 @@ class EqualizedConv2D(keras.layers.Layer):
     """
 
     def __init__(self, filters, kernel_size, up=1, down=1, activation="linear", use_bias=True,
-                 conv_clamp=None, lr_multiplier=1.0, resample_filter=DEFAULT_RESAMPLE_FILTER,
-                 impl="auto", **kwargs):
+                 conv_clamp=None, lr_multiplier=1.0, resample_filter=DEFAULT_RESAMPLE_FILTER, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
         self.filters = check_positive_int(filters, "filters", name)
@@ -103,7 +113,6 @@ class EqualizedConv2D(keras.layers.Layer):
         self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
         self.lr_multiplier = float(lr_multiplier)
         self.resample_filter = tuple(float(v) for v in resample_filter)
-        self.impl = impl
         self._filter = setup_filter(list(self.resample_filter))
 
     def build(self, input_shape):
@@ -118,20 +127,20 @@ class EqualizedConv2D(keras.layers.Layer):
 
     def call(self, x):
         w = tf.cast(self.weight * self.weight_gain, x.dtype)
-        x = conv2d_resample(x, w, self._filter, up=self.up, down=self.down, impl=self.impl)
+        x = conv2d_resample(x, w, self._filter, up=self.up, down=self.down)
         b = None if self.bias is None else tf.cast(self.bias * self.lr_multiplier, x.dtype)
-        return bias_act(x, b, act=self.activation, clamp=self.conv_clamp, impl=self.impl)
+        return bias_act(x, b, act=self.activation, clamp=self.conv_clamp)
 
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, kernel_size=self.kernel_size, up=self.up,
                       down=self.down, activation=self.activation, use_bias=self.use_bias,
                       conv_clamp=self.conv_clamp, lr_multiplier=self.lr_multiplier,
-                      resample_filter=list(self.resample_filter), impl=self.impl)
+                      resample_filter=list(self.resample_filter))
         return config
 
 
-def conv2d_resample(x, w, f, up=1, down=1, groups=1, impl="auto"):
+def conv2d_resample(x, w, f, up=1, down=1, groups=1):
     """Convolution with FIR resampling by 2, 'same' size otherwise.
 
     Args:
@@ -159,11 +168,11 @@ def conv2d_resample(x, w, f, up=1, down=1, groups=1, impl="auto"):
         x = tf.nn.conv2d_transpose(x, wt, out_shape, strides=2, padding="VALID")
         p = (fw - 2) - (k - 1)
         pad0, pad1 = (p + 1) // 2 + 1, p // 2 + 1
-        return upfirdn2d(x, f, padding=[pad0, pad1, pad0, pad1], gain=4, impl=impl)
+        return upfirdn2d(x, f, padding=[pad0, pad1, pad0, pad1], gain=4)
     if down == 2:
         # FIR filter, then a stride-2 convolution (official conv_downsample_2d).
         p = (fw - 2) + (k - 1)
         pad0, pad1 = (p + 1) // 2, p // 2
-        x = upfirdn2d(x, f, padding=[pad0, pad1, pad0, pad1], impl=impl)
+        x = upfirdn2d(x, f, padding=[pad0, pad1, pad0, pad1])
         return tf.nn.conv2d(x, w, strides=2, padding="VALID")
     return tf.nn.conv2d(x, w, strides=1, padding="SAME")

@@ -96,7 +96,7 @@ def resolve_preset(name, resolution, num_replicas=1):
                 mapping=2)
 
 
-def build_generator(preset, img_resolution, img_channels=3, c_dim=0, impl="auto", **kwargs):
+def build_generator(preset, img_resolution, img_channels=3, c_dim=0, **kwargs):
     """A Generator with the network settings of `preset` (kwargs: more Generator arguments)."""
     return Generator(
         preset.z_dim, c_dim, preset.w_dim, img_resolution, img_channels,
@@ -105,15 +105,14 @@ def build_generator(preset, img_resolution, img_channels=3, c_dim=0, impl="auto"
                           "channel_base": preset.channel_base,
                           "channel_max": preset.channel_max,
                           "num_fp16_res": preset.num_fp16_res,
-                          "conv_clamp": preset.conv_clamp},
-        impl=impl, **kwargs)
+                          "conv_clamp": preset.conv_clamp}, **kwargs)
 
 
-def build_discriminator(preset, img_resolution, img_channels=3, c_dim=0, impl="auto", **kwargs):
+def build_discriminator(preset, img_resolution, img_channels=3, c_dim=0, **kwargs):
     """A Discriminator with the network settings of `preset` (kwargs override its args)."""
     settings = {"architecture": preset.d_architecture, "channel_base": preset.channel_base,
                 "channel_max": preset.channel_max, "num_fp16_res": preset.num_fp16_res,
                 "conv_clamp": preset.conv_clamp, "mbstd_group_size": preset.mbstd_group_size,
                 "conditioning": preset.conditioning}
     settings.update(kwargs)
-    return Discriminator(c_dim, img_resolution, img_channels, impl=impl, **settings)
+    return Discriminator(c_dim, img_resolution, img_channels, **settings)

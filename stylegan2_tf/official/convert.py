@@ -158,7 +158,7 @@ def _fill(model, variables, table, where):
         raise OfficialPickleError(f"{where}: official variables with no counterpart: {unused}")
 
 
-def generator_from_state(state, impl="auto", force_fp32=False):
+def generator_from_state(state, force_fp32=False):
     """Our Generator with the weights of an official G / Gs NetworkState.
 
     force_fp32: compute every block in float32 even where the network asks for
@@ -195,7 +195,6 @@ def generator_from_state(state, impl="auto", force_fp32=False):
             "conv_clamp": kwarg("conv_clamp", None),
             "resample_filter": list(kwarg("resample_kernel", [1, 3, 3, 1])),
         },
-        impl=impl,
     )
     _require_defaults(kwarg, where, state, {"fmap_decay": 1.0, "fmap_min": 1, "use_noise": True,
                                             "nonlinearity": "lrelu", "normalize_latents": True})
@@ -219,7 +218,7 @@ def _discriminator_table():
     ]
 
 
-def discriminator_from_state(state, impl="auto", force_fp32=False):
+def discriminator_from_state(state, force_fp32=False):
     """Our Discriminator with the weights of an official D NetworkState.
 
     The official StyleGAN2 D (D_stylegan2) groups minibatch-stddev over
@@ -259,18 +258,17 @@ def discriminator_from_state(state, impl="auto", force_fp32=False):
                                             "nonlinearity": "lrelu"})
     img_channels = int(kwarg("num_channels", 3))
     check()
-    D = Discriminator(c_dim, resolution, img_channels, impl=impl, **settings)
+    D = Discriminator(c_dim, resolution, img_channels, **settings)
     _fill(D, variables, _discriminator_table(), where)
     return D
 
 
-def load_official(source, impl="auto", force_fp32=False):
+def load_official(source, force_fp32=False):
     """Reads an official TF1 StyleGAN2 / stylegan2-ada pickle into our models.
 
     Args:
         source: path or binary file of the pickle (NVlabs/stylegan2 or the TF1
             NVlabs/stylegan2-ada); no code from it is run.
-        impl: op implementation of the returned models.
         force_fp32: compute in float32 where the networks ask for float16 blocks.
 
     Returns:
@@ -281,5 +279,5 @@ def load_official(source, impl="auto", force_fp32=False):
     nets = read_official_pickle(source)
     convert = {"G": generator_from_state, "D": discriminator_from_state, "G_ema": generator_from_state}
     states = {"G": nets["G"], "D": nets["D"], "G_ema": nets["Gs"]}
-    return {key: None if states[key] is None else convert[key](states[key], impl, force_fp32)
+    return {key: None if states[key] is None else convert[key](states[key], force_fp32)
             for key in convert}

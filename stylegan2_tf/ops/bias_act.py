@@ -48,7 +48,7 @@ activation_funcs = {
 _BY_CODE = {spec.code: spec for spec in activation_funcs.values()}
 
 
-def bias_act(x, b=None, axis=-1, act="linear", alpha=None, gain=None, clamp=None, impl="auto"):
+def bias_act(x, b=None, axis=-1, act="linear", alpha=None, gain=None, clamp=None, impl=None):
     """Adds a bias, applies an activation, scales and clamps, in that order.
 
     Args:
@@ -61,7 +61,8 @@ def bias_act(x, b=None, axis=-1, act="linear", alpha=None, gain=None, clamp=None
         gain: output scale; None for the activation's default (sqrt(2) for relu,
             lrelu and swish, else 1).
         clamp: clamp the output to [-clamp, clamp]; None disables.
-        impl: "auto", "ref" (pure TF) or "custom" (compiled op).
+        impl: "auto", "ref" (pure TF), "custom" (compiled op), or None (the default): the
+            current setting, stylegan2_tf.ops.current_impl().
 
     Returns:
         Tensor of x's shape and dtype.

@@ -118,7 +118,7 @@ def _checked_input(x, name):
     return x
 
 
-def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl="auto"):
+def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl=None):
     """Pad, upsample, filter and downsample a batch of NHWC images.
 
     Per spatial axis:
@@ -135,7 +135,8 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl="au
         padding: int, [x, y] or [x0, x1, y0, y1], in upsampled pixels.
         flip_filter: correlate instead of convolve.
         gain: overall scaling of the signal magnitude.
-        impl: "auto", "ref" (pure TF) or "custom" (compiled op).
+        impl: "auto", "ref" (pure TF), "custom" (compiled op), or None (the default): the
+            current setting, stylegan2_tf.ops.current_impl().
 
     Returns:
         [N, out_h, out_w, C], out = (in * up + pad0 + pad1 - taps) // down + 1.
@@ -261,7 +262,7 @@ def _upfirdn2d_op(x, f, **attrs):
     return native.load_library(_LIBRARY).style_gan2_upfirdn2d(x, f, **attrs)
 
 
-def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl="auto"):
+def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl=None):
     """Filters NHWC images with `f`, padded so the output keeps the input size (plus `padding`)."""
     padx0, padx1, pady0, pady1 = _parse_padding(padding)
     fw, fh = filter_size(f)
@@ -269,7 +270,7 @@ def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl="auto"):
     return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
 
 
-def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl="auto"):
+def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl=None):
     """Upsamples NHWC images by `up` with the FIR filter `f`: [N, H*upy, W*upx, C] for padding 0."""
     upx, upy = _parse_scaling(up, "up")
     padx0, padx1, pady0, pady1 = _parse_padding(padding)
@@ -284,7 +285,7 @@ def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl="auto"):
                      gain=gain * upx * upy, impl=impl)
 
 
-def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl="auto"):
+def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl=None):
     """Downsamples NHWC images by `down` with the FIR filter `f`: [N, H//downy, W//downx, C]."""
     downx, downy = _parse_scaling(down, "down")
     padx0, padx1, pady0, pady1 = _parse_padding(padding)

@@ -29,6 +29,7 @@ from stylegan2_tf.metrics.evaluate import Evaluator, check_weights, parse_metric
 from stylegan2_tf.network_io import save_network
 from stylegan2_tf.networks.presets import build_discriminator, build_generator, resolve_preset
 from stylegan2_tf.official.convert import load_official
+from stylegan2_tf.ops.native import impl_under_xla, use_impl
 from stylegan2_tf.training.compatibility import check_fits_dataset, check_same_settings
 from stylegan2_tf.training.interrupts import DeferredInterrupts
 from stylegan2_tf.training.trainer import Trainer, TrainingConfig
@@ -62,15 +63,6 @@ class RunOptions:
     metrics: tuple = ()
     metric_weights: dict = dataclasses.field(default_factory=dict)
     metric_cache: str | None = None
-
-
-def network_impl(options):
-    """The op implementation the networks use: the reference ops under XLA, which cannot compile ours."""
-    if not options.xla:
-        return options.impl
-    if options.impl == "custom":
-        raise ValueError("--xla compiles the reference ops; it cannot be used with --impl=custom")
-    return "ref"
 
 
 def choose_strategy():
@@ -145,7 +137,7 @@ class TrainingRun:
         self.strategy = strategy or choose_strategy()
         self.chief = is_chief(self.strategy)
         self.log = log if self.chief else (lambda line: None)
-        self.impl = network_impl(options)
+        self.impl = impl_under_xla(options.impl) if options.xla else options.impl
         self.metric_specs = parse_metrics(",".join(options.metrics))
         check_weights(self.metric_specs, options.metric_weights)  # fail now, not at the 1st snapshot
         self.evaluator = None
@@ -175,13 +167,10 @@ class TrainingRun:
             elif options.resume and options.resume.endswith(".pkl"):
                 self.G, self.D, self.G_ema = self._official_networks(options.resume, metadata)
             else:
-                self.G = build_generator(self.preset, metadata["resolution"], channels, c_dim,
-                                         self.impl)
-                self.G_ema = build_generator(self.preset, metadata["resolution"], channels, c_dim,
-                                             self.impl)
+                self.G = build_generator(self.preset, metadata["resolution"], channels, c_dim)
+                self.G_ema = build_generator(self.preset, metadata["resolution"], channels, c_dim)
                 self.G_ema.set_weights(self.G.get_weights())
                 self.D = build_discriminator(self.preset, metadata["resolution"], channels, c_dim,
-                                             self.impl,
                                              mbstd_group_size=min(self.preset.mbstd_group_size,
                                                                   self.preset.batch // replicas))
         config = TrainingConfig(batch=self.preset.batch, r1_gamma=self.preset.gamma,
@@ -222,8 +211,6 @@ class TrainingRun:
 
     def _networks_from_file(self, path):
         configs = json.loads(Path(path).read_text())
-        for name in ("G", "D"):  # this run's op implementation, whatever the recorded one
-            configs[name]["config"]["impl"] = self.impl
         build = keras.saving.deserialize_keras_object
         G, D, G_ema = build(configs["G"]), build(configs["D"]), build(configs["G"])
         G_ema.set_weights(G.get_weights())  # as a new run starts, before any snapshot restores
@@ -238,7 +225,7 @@ class TrainingRun:
 
     def _official_networks(self, pickle_path, metadata):
         """(G, D, G_ema) of an official pickle, to fine-tune; must fit the dataset."""
-        nets = load_official(pickle_path, impl=self.impl)
+        nets = load_official(pickle_path)
         G_ema = nets["G_ema"]
         check_fits_dataset(G_ema, metadata, self.data_dir, f"--resume {pickle_path}")
         if nets["G"] is None or nets["D"] is None:
@@ -290,6 +277,10 @@ class TrainingRun:
     def run(self):
         """Trains to options.kimg; on Ctrl-C or SIGTERM finishes the step, writes a snapshot and
         re-raises (KeyboardInterrupt / SystemExit 143). Returns the last status dict."""
+        with use_impl(self.impl):  # the ops every phase, sample grid and metric traces with
+            return self._run()
+
+    def _run(self):
         options = self.options
         self.restore()
         dataset = self.strategy.distribute_datasets_from_function(

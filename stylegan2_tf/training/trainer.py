@@ -18,6 +18,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from stylegan2_tf.ops.native import current_impl, impl_under_xla, use_impl
 from stylegan2_tf.training import loss as losses
 
 
@@ -29,8 +30,8 @@ class TrainingConfig:
     r1_gamma: R1 weight; pl_weight, pl_decay, pl_batch_shrink: path-length penalty.
     ema_kimg: G EMA half-life in thousands of images; ema_rampup: None, or the
         fraction of images seen that the half-life may not exceed.
-    xla: compile each phase with XLA (jit_compile); the networks must use the
-        reference ops (impl="ref"), which XLA can compile.
+    xla: compile each phase with XLA (jit_compile); the phases then trace with the
+        reference ops, which XLA can compile (impl "custom" is refused).
     """
 
     batch: int = 32
@@ -122,19 +123,26 @@ class Trainer:
         """
         step = int(self.step.numpy())
         args = (real_images, real_c, z)
-        results = {"g_main": self._run("g_main", args)}
+        results = {"g_main": self.run_phase("g_main", *args)}
         if self.config.pl_weight > 0 and step % self.config.g_reg_interval == 0:
-            results["g_reg"] = self._run("g_reg", args)
-        results["d_main"] = self._run("d_main", args)
+            results["g_reg"] = self.run_phase("g_reg", *args)
+        results["d_main"] = self.run_phase("d_main", *args)
         if self.config.r1_gamma > 0 and step % self.config.d_reg_interval == 0:
-            results["d_reg"] = self._run("d_reg", args)
+            results["d_reg"] = self.run_phase("d_reg", *args)
         self.images_seen.assign_add(self.config.batch)
-        self._ema(tf.constant(float(self.images_seen.numpy())))
+        self.update_ema(self.images_seen.numpy())
         self.step.assign_add(1)
         return results
 
-    def _run(self, phase, args):
-        return float(self._phases[phase](*args))
+    def run_phase(self, phase, *args):
+        """Runs one phase ("g_main", "g_reg", "d_main", "d_reg") on a distributed batch
+        (real_images, real_c, z); returns its loss summed over replicas, as a float."""
+        with use_impl(impl_under_xla(current_impl()) if self.config.xla else None):
+            return float(self._phases[phase](*args))
+
+    def update_ema(self, images_seen):
+        """G_ema <- lerp(G, G_ema, beta) for the half-life at `images_seen` images (see TrainingConfig)."""
+        self._ema(tf.constant(float(images_seen)))
 
     def _distributed(self, replica_fn):
         """fn(*args) running replica_fn on every replica and summing their losses."""

@@ -13,6 +13,7 @@ import pytest
 
 from stylegan2_tf.official.convert import discriminator_from_state, generator_from_state, load_official
 from stylegan2_tf.official.pickle_reader import read_official_pickle
+from stylegan2_tf.ops import use_impl
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
 NAMES = ["stylegan2_config_f_tiny", "stylegan2_config_e_cond_tiny", "stylegan2_ada_tf_tiny"]
@@ -32,19 +33,20 @@ def _uint8(images):
 @pytest.mark.parametrize("impl", ["ref", "custom"])
 @pytest.mark.parametrize("name", NAMES)
 def test_generator_draws_nvidias_images(name, impl):
-    nets, reference, c = _load(name)
-    G = generator_from_state(nets["Gs"], impl=impl, force_fp32=True)
-    seeds = reference["seeds"]
-    z = np.concatenate([np.random.RandomState(s).randn(1, G.z_dim) for s in seeds]).astype(np.float32)
-    np.testing.assert_array_equal(z, reference["z"])  # the official seed convention
-    for key, psi in (("psi1", 1.0), ("psi07", 0.7)):
-        w = G.mapping(z, c, truncation_psi=psi).numpy()
-        np.testing.assert_allclose(w, reference[f"w_{key}"], atol=1e-4, rtol=1e-4)
-        images = G(z, c, truncation_psi=psi, noise_mode="const").numpy()
-        np.testing.assert_allclose(images, reference[f"img_{key}"], atol=1e-3, rtol=0)
-        # uint8 quantization: values on a rounding boundary may land one step apart.
-        diff = np.abs(_uint8(images).astype(int) - reference[f"img_uint8_{key}"].astype(int))
-        assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    with use_impl(impl):
+        nets, reference, c = _load(name)
+        G = generator_from_state(nets["Gs"], force_fp32=True)
+        seeds = reference["seeds"]
+        z = np.concatenate([np.random.RandomState(s).randn(1, G.z_dim) for s in seeds]).astype(np.float32)
+        np.testing.assert_array_equal(z, reference["z"])  # the official seed convention
+        for key, psi in (("psi1", 1.0), ("psi07", 0.7)):
+            w = G.mapping(z, c, truncation_psi=psi).numpy()
+            np.testing.assert_allclose(w, reference[f"w_{key}"], atol=1e-4, rtol=1e-4)
+            images = G(z, c, truncation_psi=psi, noise_mode="const").numpy()
+            np.testing.assert_allclose(images, reference[f"img_{key}"], atol=1e-3, rtol=0)
+            # uint8 quantization: values on a rounding boundary may land one step apart.
+            diff = np.abs(_uint8(images).astype(int) - reference[f"img_uint8_{key}"].astype(int))
+            assert diff.max() <= 1 and (diff > 0).mean() < 0.01
 
 
 def test_mixed_precision_network_stays_close():
@@ -64,7 +66,7 @@ def test_trained_and_averaged_generators_differ():
 @pytest.mark.parametrize("name", ["stylegan2_config_f_tiny", "stylegan2_ada_tf_tiny"])
 def test_discriminator_gives_nvidias_logits(name):
     nets, reference, c = _load(name)
-    D = discriminator_from_state(nets["D"], impl="ref", force_fp32=True)
+    D = discriminator_from_state(nets["D"], force_fp32=True)
     images = reference["img_psi1"]
     for key, count in (("d_logits_batch4", 4), ("d_logits_batch2", 2)):
         logits = D(images[:count], None if c is None else c[:count]).numpy()

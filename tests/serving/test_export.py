@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 from stylegan2_tf.inference import to_uint8
-from stylegan2_tf.network_io import load_network, rebuilt_generator
+from stylegan2_tf.network_io import load_network
 from stylegan2_tf.networks.discriminator import Discriminator
 from stylegan2_tf.networks.generator import Generator
 from stylegan2_tf.serving import ServingGenerator, export_saved_model
@@ -214,19 +214,9 @@ def test_only_stock_ops(tiny):
     assert {"Case", "RandomStandardNormal", "Assert", "PlaceholderWithDefault"} <= set(results["ops"])
 
 
-def test_exported_copy_uses_ref_everywhere():
-    G = tiny_generator()
-    G_ref = rebuilt_generator(G, impl="ref")
-    layers = list(G_ref._flatten_layers())
-    assert len(layers) > 20 and all(getattr(layer, "impl", "ref") == "ref" for layer in layers)
-    z = np.random.RandomState(0).randn(2, 8).astype(np.float32)
-    np.testing.assert_allclose(G_ref(z, noise_mode="const").numpy(), G(z, noise_mode="const").numpy(),
-                               atol=1e-5)
-
-
 def test_rank_is_checked_in_the_graph():
     # TF Serving's C++ session does not compare fed shapes with the placeholders.
-    serving = ServingGenerator(rebuilt_generator(tiny_generator(), impl="ref"))
+    serving = ServingGenerator(tiny_generator())
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"expected z float32 \[N, 8\]"):
         serving.mapping(tf.zeros([2, 8, 1]), None, tf.constant(1.0), tf.constant(0))
 
