@@ -18,9 +18,10 @@ compile the same way. Environment (re-read when it changes; `bazel sync
   PYTHON_BIN_PATH                interpreter to query (default: `python3` on PATH)
   NVCC                           nvcc (default: nvcc on PATH, then $CUDA_HOME/bin,
                                  $CUDA_PATH/bin, /usr/local/cuda/bin)
-  STYLEGAN2_TF_CUDA_ARCHS        e.g. "75;80;86;90+PTX" or "8.6 9.0" (default:
+  STYLEGAN2_TF_CUDA_ARCHS        GPU architectures for --config=cuda, as in the pip
+                                 build: e.g. "8.6" or "7.5;8.0;8.6;9.0+PTX" (default:
                                  sm_75..sm_90 as far as nvcc supports them + PTX
-                                 of the newest)
+                                 of the newest); a malformed value fails here
 
 Nothing here touches the network.
 """
@@ -31,9 +32,15 @@ _CUDA_ENV = ["CUDA_HOME", "CUDA_PATH", "NVCC", "STYLEGAN2_TF_CUDA_ARCHS"]
 _QUERY = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-import tensorflow as tf
 from custom_ops import build, build_cuda
 nvcc = build_cuda.find_nvcc() or ""
+try:
+    build_cuda.requested_archs()  # a malformed value fails with or without nvcc
+    arch_flags = build_cuda.cuda_arch_flags(nvcc) if nvcc else []
+except build_cuda.CudaArchsError as error:
+    print("@@TF_CONFIG_ERROR@@" + str(error))
+    sys.exit(1)
+import tensorflow as tf
 try:
     cuda_lib = str(build_cuda.cuda_paths(nvcc)[1]) if nvcc else ""
 except RuntimeError:
@@ -48,7 +55,7 @@ print("@@TF_CONFIG@@" + json.dumps({
     "cxx_opt_flags": build.CXX_OPT_FLAGS,
     "nvcc": nvcc,
     "nvcc_flags": build_cuda.NVCC_FLAGS,
-    "cuda_arch_flags": build_cuda.cuda_arch_flags(nvcc) if nvcc else [],
+    "cuda_arch_flags": arch_flags,
     "cuda_lib": cuda_lib,
 }))
 """
@@ -77,6 +84,8 @@ def _query_tf(ctx, python):
         timeout = 300,
     )
     for line in result.stdout.splitlines():
+        if line.startswith("@@TF_CONFIG_ERROR@@"):
+            _fail(line[len("@@TF_CONFIG_ERROR@@"):])
         if line.startswith("@@TF_CONFIG@@"):
             return json.decode(line[len("@@TF_CONFIG@@"):])
     _fail("'%s' could not import tensorflow (rc %d):\n%s" %

@@ -7,9 +7,12 @@ driver new enough for nvcc's CUDA version.
 
 Environment:
     NVCC: the nvcc to use (else nvcc on PATH, $CUDA_HOME/bin, /usr/local/cuda/bin).
-    STYLEGAN2_TF_CUDA_ARCHS: GPU architectures, e.g. "75;80;86;90+PTX" or "8.6 9.0";
-        "+PTX" also embeds PTX for that architecture. Default: sm_75..sm_90 as far as
-        nvcc supports them, plus PTX of the newest.
+    STYLEGAN2_TF_CUDA_ARCHS: the GPU architectures to compile for, as compute
+        capabilities separated by ";", "," or spaces, each written 8.6, 86 or sm_86,
+        with "+PTX" to also embed PTX for it: "8.6", "7.5;8.0;8.6;9.0+PTX" (numeric
+        TORCH_CUDA_ARCH_LIST values of PyTorch work as they are). Default: sm_75, 80, 86, 89, 90
+        as far as nvcc supports them, plus PTX of the newest. Fewer architectures
+        build faster: nvcc compiles the kernels once per architecture.
 """
 
 from __future__ import annotations
@@ -23,6 +26,18 @@ from pathlib import Path
 
 PREFERRED_ARCHS = (75, 80, 86, 89, 90)
 NVCC_FLAGS = ["-std=c++17", "--expt-relaxed-constexpr", "-O3", "-DGOOGLE_CUDA=1", "-DNDEBUG"]
+ARCHS_ENV = "STYLEGAN2_TF_CUDA_ARCHS"
+ARCHS_FORMAT = (
+    "compute capabilities separated by ';', ',' or spaces, each written 8.6, 86 or sm_86, "
+    "optionally with +PTX (e.g. '8.6' or '7.5;8.0;8.6;9.0+PTX')"
+)
+# 8.6 | 86 | sm_86, then +PTX; the number is [major][minor], minor one digit (10.0 -> 100).
+_ARCH = re.compile(r"(?:(?P<major>[1-9]\d?)\.(?P<minor>\d)|(?:sm_)?(?P<number>[1-9]\d{1,2}))(?P<ptx>\+ptx)?",
+                   re.IGNORECASE)
+
+
+class CudaArchsError(ValueError):
+    """STYLEGAN2_TF_CUDA_ARCHS cannot be honored; the message is one line naming it."""
 
 
 def find_nvcc() -> str | None:
@@ -41,37 +56,86 @@ def _query(nvcc: str, *args: str) -> str:
     return result.stdout + result.stderr if result.returncode == 0 else ""
 
 
-def _parse_archs(spec: str) -> list[tuple[int, bool]]:
-    """'75;8.6+PTX sm_90' -> [(75, False), (86, True), (90, False)]."""
-    archs = []
+def nvcc_version(nvcc: str) -> str:
+    """'13.0' (from `nvcc --version`), or '?' when it does not say."""
+    match = re.search(r"release (\d+\.\d+)", _query(nvcc, "--version"))
+    return match.group(1) if match else "?"
+
+
+def supported_archs(nvcc: str) -> list[int]:
+    """The sm_ targets nvcc can compile for, ascending; [] when it cannot list them (< 11.1)."""
+    return sorted({int(n) for n in re.findall(r"\bsm_(\d+)\b", _query(nvcc, "--list-gpu-code"))})
+
+
+def parse_archs(spec: str) -> list[tuple[int, bool]]:
+    """'7.5;sm_86, 90+PTX' -> [(75, False), (86, False), (90, True)].
+
+    Sorted by architecture; a repeated one is kept once (with PTX if any entry asks
+    for it). Raises CudaArchsError for an entry of another form, or for no entry.
+    """
+    archs: dict[int, bool] = {}
     for token in re.split(r"[;,\s]+", spec.strip()):
         if not token:
             continue
-        ptx = token.upper().endswith("+PTX")
-        number = re.sub(r"^(sm_|compute_)", "", token[: -4] if ptx else token).replace(".", "")
-        if not number.isdigit():
-            raise RuntimeError(f"STYLEGAN2_TF_CUDA_ARCHS: cannot parse {token!r} in {spec!r}")
-        archs.append((int(number), ptx))
-    return archs
+        match = _ARCH.fullmatch(token)
+        if match is None:
+            raise CudaArchsError(f"{ARCHS_ENV}={spec!r}: cannot read {token!r}; expected {ARCHS_FORMAT}")
+        number = int(match["number"] or match["major"] + match["minor"])
+        archs[number] = archs.get(number, False) or match["ptx"] is not None
+    if not archs:
+        raise CudaArchsError(f"{ARCHS_ENV}={spec!r} names no architecture; expected {ARCHS_FORMAT}")
+    return sorted(archs.items())
 
 
-def cuda_arch_flags(nvcc: str) -> list[str]:
-    """-gencode flags: $STYLEGAN2_TF_CUDA_ARCHS, else PREFERRED_ARCHS that nvcc supports + PTX."""
-    spec = os.environ.get("STYLEGAN2_TF_CUDA_ARCHS", "").strip()
-    if spec:
-        archs = _parse_archs(spec)
-    else:
-        supported = sorted(int(n) for n in re.findall(r"\bsm_(\d+)\b", _query(nvcc, "--list-gpu-code")))
+def requested_archs() -> list[tuple[int, bool]] | None:
+    """$STYLEGAN2_TF_CUDA_ARCHS parsed (see parse_archs); None when unset or blank."""
+    spec = os.environ.get(ARCHS_ENV, "")
+    return parse_archs(spec) if spec.strip() else None
+
+
+def cuda_archs(nvcc: str) -> list[tuple[int, bool]]:
+    """[(arch, with PTX)]: $STYLEGAN2_TF_CUDA_ARCHS, else PREFERRED_ARCHS that nvcc supports + PTX.
+
+    Raises CudaArchsError when the variable is malformed or names an architecture
+    that this nvcc cannot compile for.
+    """
+    requested = requested_archs()
+    supported = supported_archs(nvcc)
+    if requested is None:
         # An nvcc too old to list its targets (< 11.1) gets sm_75..sm_86.
         chosen = [a for a in PREFERRED_ARCHS if a in supported] if supported else [75, 80, 86]
         chosen = chosen or supported[:1]  # an nvcc newer than all preferred: its oldest target
-        archs = [(a, a == chosen[-1]) for a in chosen]
+        return [(a, a == chosen[-1]) for a in chosen]
+    unsupported = [a for a, _ in requested if supported and a not in supported]
+    if unsupported:
+        raise CudaArchsError(
+            f"{ARCHS_ENV}={os.environ[ARCHS_ENV]!r}: nvcc {nvcc_version(nvcc)} ({nvcc}) cannot compile "
+            f"for {', '.join(f'sm_{a}' for a in unsupported)}; it supports "
+            f"{', '.join(f'sm_{a}' for a in supported)}"
+        )
+    return requested
+
+
+def gencode_flags(archs: list[tuple[int, bool]]) -> list[str]:
+    """nvcc -gencode flags: SASS for each architecture, PTX too where asked."""
     flags = []
     for arch, ptx in archs:
         flags.append(f"-gencode=arch=compute_{arch},code=sm_{arch}")
         if ptx:
             flags.append(f"-gencode=arch=compute_{arch},code=compute_{arch}")
     return flags
+
+
+def describe_archs(archs: list[tuple[int, bool]]) -> str:
+    """'sm_75, sm_86, sm_90 + PTX compute_90'."""
+    text = ", ".join(f"sm_{arch}" for arch, _ in archs)
+    ptx = [f"compute_{arch}" for arch, with_ptx in archs if with_ptx]
+    return text + (f" + PTX {', '.join(ptx)}" if ptx else "")
+
+
+def cuda_arch_flags(nvcc: str) -> list[str]:
+    """-gencode flags of cuda_archs(nvcc) (the Bazel build reads them through tf_configure.bzl)."""
+    return gencode_flags(cuda_archs(nvcc))
 
 
 def cuda_paths(nvcc: str) -> tuple[Path, Path]:
@@ -134,27 +198,41 @@ def _bundle_cudart(nvcc_obj: Path, lib: Path, out: Path, cxx: str) -> None:
     _run([objcopy, f"--localize-symbols={symbol_file}", str(out)], "objcopy")
 
 
+def nvcc_command(
+    nvcc: str, source: Path, output: Path, repo_root: Path, tf_compile_flags: list[str],
+    archs: list[tuple[int, bool]],
+) -> list[str]:
+    """The nvcc command line that compiles `source` into the object `output` for `archs`."""
+    # --threads 0: one nvcc thread per CPU across the -gencode targets.
+    return [nvcc, "-c", "-x", "cu", *NVCC_FLAGS, "--threads", "0", "-Xcompiler", "-fPIC",
+            f"-I{repo_root}", *_nvcc_host_flags(tf_compile_flags), *gencode_flags(archs),
+            str(source), "-o", str(output)]
+
+
 def compile_cuda_objects(
-    op: str, repo_root: Path, build_dir: Path, tf_compile_flags: list[str]
+    op: str, repo_root: Path, build_dir: Path, tf_compile_flags: list[str],
+    archs: list[tuple[int, bool]] | None = None, nvcc: str | None = None,
 ) -> tuple[list[Path], list[str], list[str]]:
     """Compiles custom_ops/<op>/<op>_kernel.cu.cc with nvcc, CUDA runtime included.
+
+    Args:
+        archs: [(arch, with PTX)]; default cuda_archs(nvcc) ($STYLEGAN2_TF_CUDA_ARCHS).
+        nvcc: default find_nvcc().
 
     Returns (object files, extra compile flags for <op>_kernel.cc, extra link flags).
     The object carries the static CUDA runtime, so the link flags name only system
     libraries. Raises RuntimeError with the failing tool's output.
     """
-    nvcc = find_nvcc()
+    nvcc = nvcc or find_nvcc()
     if nvcc is None:
         raise RuntimeError("nvcc not found (set NVCC or CUDA_HOME)")
-    include, lib = cuda_paths(nvcc)
+    archs = cuda_archs(nvcc) if archs is None else archs
     source = Path(repo_root) / "custom_ops" / op / f"{op}_kernel.cu.cc"
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     nvcc_obj = build_dir / f"{op}_kernel.cu.o"
-    # --threads 0: one nvcc thread per CPU across the -gencode targets.
-    _run([nvcc, "-c", "-x", "cu", *NVCC_FLAGS, "--threads", "0", "-Xcompiler", "-fPIC",
-          f"-I{repo_root}", *_nvcc_host_flags(tf_compile_flags), *cuda_arch_flags(nvcc),
-          str(source), "-o", str(nvcc_obj)], "nvcc")
+    _run(nvcc_command(nvcc, source, nvcc_obj, repo_root, tf_compile_flags, archs), "nvcc")
+    include, lib = cuda_paths(nvcc)
     bundled = build_dir / f"{op}_cuda.o"
     _bundle_cudart(nvcc_obj, lib, bundled, os.environ.get("CXX", "c++"))
     return [bundled], ["-DGOOGLE_CUDA=1", f"-I{include}"], ["-ldl", "-lrt", "-lpthread"]

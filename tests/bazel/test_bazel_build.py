@@ -1,9 +1,16 @@
-"""The Bazel route builds loadable custom-op libraries.
+"""The Bazel route builds loadable custom-op libraries, and leaves no server behind.
 
 Runs .ci/bazel_build.sh (bazel build //:_upfirdn2d.so //:_bias_act.so) into a
 temporary directory, then loads each library with tf.load_op_library in a fresh
-interpreter and runs a tiny forward call. Skipped when `bazel` is not on PATH.
-The first build takes ~30 s on 2 cores; later ones are Bazel cache hits.
+interpreter and runs a tiny forward call; checks that STYLEGAN2_TF_CUDA_ARCHS
+reaches the nvcc genrules. Skipped when `bazel` is not on PATH.
+
+Bazel runs against an output base of its own (one per pytest worker, under
+pytest's temporary directory), with a short idle time, and its server is shut
+down after the module: a plain `bazel` command would leave a server running for
+3 hours (--max_idle_secs=10800). The fresh output base means a full build every
+run: ~80 s on 2 cores; the other checks take ~10 s each (@local_tf re-reads
+TensorFlow when STYLEGAN2_TF_CUDA_ARCHS changes).
 """
 
 import json
@@ -12,12 +19,18 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / ".ci" / "bazel_build.sh"
+sys.path.insert(0, str(REPO_ROOT))
+from custom_ops import build_cuda
+
+# A server outlives a killed test run by at most this long.
+IDLE_S = 120
 
 pytestmark = pytest.mark.skipif(
     shutil.which("bazel") is None,
@@ -63,16 +76,63 @@ _CHECK = textwrap.dedent(
 )
 
 
+def _servers(output_base):
+    """Pids of live Bazel servers of `output_base` (server.pid.txt, or --output_base= in argv)."""
+    pids = set()
+    pid_file = output_base / "server" / "server.pid.txt"
+    if pid_file.exists():
+        pids.add(int(pid_file.read_text().strip() or 0))
+    flag = f"--output_base={output_base}".encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if flag in (proc / "cmdline").read_bytes().split(b"\0"):
+                pids.add(int(proc.name))
+        except OSError:
+            continue
+    return {pid for pid in pids if pid and Path(f"/proc/{pid}").exists()}
+
+
+class Bazel:
+    """`bazel` with this module's startup options, from the workspace root."""
+
+    def __init__(self, output_base):
+        self.output_base = output_base
+        self.startup = [f"--output_base={output_base}", f"--max_idle_secs={IDLE_S}"]
+        # Build against the TensorFlow of the interpreter that will load the result;
+        # leave the workspace's bazel-* links alone (they would point into a temp dir).
+        self.env = dict(
+            os.environ,
+            PYTHON_BIN_PATH=os.environ.get("PYTHON_BIN_PATH", sys.executable),
+            BAZEL_STARTUP_ARGS=" ".join(self.startup),
+            BAZEL_ARGS=f"{os.environ.get('BAZEL_ARGS', '')} --symlink_prefix=/".strip(),
+        )
+
+    def run(self, *args, timeout=1800, **env):
+        return subprocess.run(["bazel", *self.startup, *args], cwd=REPO_ROOT, env=dict(self.env, **env),
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+
 @pytest.fixture(scope="module")
-def ops_dir(tmp_path_factory):
+def bazel(tmp_path_factory):
+    """Bazel with its own output base; afterwards its server is shut down and checked gone."""
+    runner = Bazel(tmp_path_factory.mktemp("bazel-output-base"))
+    yield runner
+    shutdown = runner.run("shutdown", timeout=300)
+    assert shutdown.returncode == 0, f"bazel shutdown failed:\n{shutdown.stderr[-4000:]}"
+    deadline = time.monotonic() + 30
+    while _servers(runner.output_base) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = _servers(runner.output_base)
+    assert not left, f"Bazel server(s) {sorted(left)} of {runner.output_base} still running after shutdown"
+
+
+@pytest.fixture(scope="module")
+def ops_dir(bazel, tmp_path_factory):
     out = tmp_path_factory.mktemp("bazel-ops")
-    env = dict(os.environ)
-    # Build against the TensorFlow of the interpreter that will load the result.
-    env.setdefault("PYTHON_BIN_PATH", sys.executable)
     proc = subprocess.run(
         ["bash", str(BUILD_SCRIPT), str(out)],
         cwd=REPO_ROOT,
-        env=env,
+        env=bazel.env,
         capture_output=True,
         text=True,
         timeout=1800,
@@ -84,6 +144,7 @@ def ops_dir(tmp_path_factory):
     )
     for lib in ("_upfirdn2d.so", "_bias_act.so"):
         assert (out / lib).is_file(), f"{lib} was not copied to {out}"
+    assert _servers(bazel.output_base), "the build ran without a Bazel server of its output base"
     return out
 
 
@@ -121,3 +182,27 @@ def test_bias_act_library(report):
     assert r["registered"]
     assert r["shape"] == [2, 3]
     assert r["adds_bias"], "bias_act linear must return x + b"
+
+
+@pytest.mark.skipif(build_cuda.find_nvcc() is None, reason="nvcc not found (set NVCC or CUDA_HOME)")
+def test_cuda_archs_reach_the_nvcc_genrules(bazel):
+    """STYLEGAN2_TF_CUDA_ARCHS, read by @local_tf, is in the command of each nvcc genrule."""
+    result = bazel.run("query", "--output=build",
+                       "//:upfirdn2d_upfirdn2d_kernel_nvcc + //:bias_act_bias_act_kernel_nvcc",
+                       STYLEGAN2_TF_CUDA_ARCHS="8.6;9.0+PTX")
+    assert result.returncode == 0, result.stderr[-8000:]
+    commands = [line for line in result.stdout.splitlines() if line.strip().startswith("cmd = ")]
+    assert len(commands) == 2, result.stdout
+    for command in commands:
+        assert [word for word in command.split() if word.startswith("-gencode")] == [
+            "-gencode=arch=compute_86,code=sm_86",
+            "-gencode=arch=compute_90,code=sm_90",
+            "-gencode=arch=compute_90,code=compute_90",
+        ], command
+
+
+def test_malformed_cuda_archs_stop_the_configure_with_one_line(bazel):
+    result = bazel.run("query", "//:_upfirdn2d.so", STYLEGAN2_TF_CUDA_ARCHS="8.6;sm86x")
+    assert result.returncode != 0, result.stdout
+    assert ("[tf_configure] STYLEGAN2_TF_CUDA_ARCHS='8.6;sm86x': cannot read 'sm86x'; expected compute "
+            "capabilities separated by ';', ',' or spaces") in result.stderr, result.stderr[-8000:]

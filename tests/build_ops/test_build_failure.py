@@ -1,6 +1,7 @@
 """A failed op build is reported clearly and does not fail the install."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,11 @@ def test_setup_build_ext_survives_a_failed_build(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "could not build the upfirdn2d custom op; impl='ref' still works" in result.stderr
     assert not list(tmp_path.rglob("*.so"))
+    # What was attempted, and how it ended, in the progress lines (pip -v shows them).
+    out = result.stdout
+    assert ("stylegan2_tf: compiling the custom ops upfirdn2d, bias_act in parallel: "
+            "CPU kernels only (STYLEGAN2_TF_CUDA=0)") in out, out
+    for op in ("upfirdn2d", "bias_act"):
+        assert f"stylegan2_tf: {op} CPU kernels and link (false) ..." in out, out
+        assert re.search(rf"stylegan2_tf: {op} CPU kernels and link: failed after \d+s", out), out
+    assert re.search(r"stylegan2_tf: custom ops finished in \d+s", out), out

@@ -7,6 +7,7 @@ syntax check ~7 s, the GPU harness (GPU only) ~20 s.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,11 +78,15 @@ def test_harness_gpu_checks(tmp_path):
 @needs_nvcc
 @pytest.mark.parametrize("op", OPS)
 def test_nvcc_compiles_launcher(op, tmp_path, tf_compile_flags, monkeypatch):
-    """Slow (~10 s each): <op>_kernel.cu.cc through build_cuda, for one arch."""
+    """Slow (~10 s each): <op>_kernel.cu.cc through build_cuda, for the one arch asked for."""
     monkeypatch.setenv("STYLEGAN2_TF_CUDA_ARCHS", "75")
     objects, compile_flags, link_flags = build_cuda.compile_cuda_objects(
         op, REPO_ROOT, tmp_path, tf_compile_flags)
     assert len(objects) == 1 and objects[0].stat().st_size > 0
+    # Each embedded cubin records ptxas's options ("-arch sm_75"): only the requested
+    # architecture was compiled. (Embedded PTX is compressed; no such check for it.)
+    data = objects[0].read_bytes()
+    assert set(re.findall(rb"-arch (sm_\d+)", data)) == {b"sm_75"}, set(re.findall(rb"sm_\d+", data))
     assert "-DGOOGLE_CUDA=1" in compile_flags
     assert not [flag for flag in link_flags if "cudart" in flag], link_flags
     nm = shutil.which("nm")
