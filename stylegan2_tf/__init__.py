@@ -17,11 +17,13 @@ from stylegan2_tf.networks.generator import Generator  # registers the classes w
 
 _LAZY = {
     "load_official": "stylegan2_tf.official.convert",
+    "load_ada_pytorch": "stylegan2_tf.official.ada_convert",
     "load_network": "stylegan2_tf.network_io",
     "save_network": "stylegan2_tf.network_io",
 }
 
-__all__ = ["Discriminator", "Generator", "load_network", "load_official", "save_network"]
+__all__ = ["Discriminator", "Generator", "load_ada_pytorch", "load_network", "load_official",
+           "save_network"]
 
 
 def __getattr__(name):

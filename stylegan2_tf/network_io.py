@@ -1,4 +1,8 @@
-"""Loading and saving networks: official pickles, our `.keras` files and network folders.
+"""Loading and saving networks: NVIDIA's pickles, our `.keras` files and network folders.
+
+`load_network` takes every format: NVIDIA's TF1 pickles (NVlabs/stylegan2 and the TF1
+stylegan2-ada), stylegan2-ada-pytorch and stylegan3 (StyleGAN2) pickles, a network
+folder, or one generator `.keras`.
 
 A network folder (what scripts/convert.py and training write) holds
 `G_ema.keras` and, when known, `G.keras` and `D.keras`. Files are written
@@ -13,13 +17,16 @@ import keras
 from stylegan2_tf.files import atomic_write
 
 # Importing the converter also registers our layers for keras.saving.load_model.
+from stylegan2_tf.official.ada_convert import load_ada_pytorch
 from stylegan2_tf.official.convert import load_official
+from stylegan2_tf.official.torch_pickle import is_ada_pytorch_pickle
 
 NETWORK_NAMES = ("G", "D", "G_ema")
 
 
 def load_network(source):
-    """{"G", "D", "G_ema"} from an official .pkl, a network folder, or one generator .keras.
+    """{"G", "D", "G_ema"} from a NVIDIA .pkl (TF1 or PyTorch), a network folder, or one
+    generator .keras.
 
     Entries the source does not hold are None. Raises FileNotFoundError or
     ValueError with the reason.
@@ -37,6 +44,9 @@ def load_network(source):
     if path.suffix == ".keras":
         return {"G": None, "D": None, "G_ema": _load_keras(path)}
     if path.suffix == ".pkl":
+        if is_ada_pytorch_pickle(path):
+            networks = load_ada_pytorch(path)
+            return {name: networks[name] for name in NETWORK_NAMES}
         return load_official(path)
     raise ValueError(f"{source}: expected an official .pkl, a .keras file or a network folder")
 
