@@ -7,7 +7,7 @@
 
 `generate` times the generator's forward pass (const noise, psi 1) and reports
 `g_fwd_img_per_s`, the best of --repeats runs after a warm-up. The size flags
-are the official TF1 names (channel_base = 2 * fmap_base).
+are the official TF1 names (presets.from_tf1_names translates them).
 
 `train` times one full training iteration, `train_iter_s`: G main + G path-length
 + D main + D R1, each once with its optimizer update, plus the G EMA update
@@ -144,15 +144,21 @@ def benchmark_ops(batch, repeats):
     return results, overhead
 
 
-def _flag_generator(fused_modconv=False):
-    """An unconditional RGB Generator of the size the flags give (official TF1 names)."""
-    from stylegan2_tf.networks.generator import Generator
+def _flag_settings():
+    """The NetworkSettings of the size flags (official TF1 names, translated by from_tf1_names)."""
+    from stylegan2_tf.networks.presets import NetworkSettings, from_tf1_names
 
-    return Generator(LATENT_SIZE.value, 0, LATENT_SIZE.value, RESOLUTION.value, 3,
-                     mapping_kwargs={"num_layers": MAPPING_LAYERS.value},
-                     synthesis_kwargs={"channel_base": 2 * FMAP_BASE.value,
-                                       "channel_max": FMAP_MAX.value,
-                                       "fused_modconv": fused_modconv})
+    return NetworkSettings(**from_tf1_names(
+        fmap_base=FMAP_BASE.value, fmap_max=FMAP_MAX.value, latent_size=LATENT_SIZE.value,
+        dlatent_size=LATENT_SIZE.value, mapping_layers=MAPPING_LAYERS.value))
+
+
+def _flag_generator(fused_modconv=False):
+    """An unconditional RGB Generator of the size the flags give."""
+    from stylegan2_tf.networks.presets import build_generator
+
+    return build_generator(_flag_settings(), RESOLUTION.value,
+                           synthesis_kwargs={"fused_modconv": fused_modconv})
 
 
 def _measured_impl():
@@ -181,13 +187,12 @@ def benchmark_generate(batch, repeats):
 
 def benchmark_train(batch, repeats):
     """{"train_iter_s": ..., per-phase seconds} for one iteration of all four phases."""
-    from stylegan2_tf.networks.discriminator import Discriminator
+    from stylegan2_tf.networks.presets import build_discriminator
     from stylegan2_tf.training.trainer import Trainer, TrainingConfig
 
     impl = _measured_impl()
-    size = {"channel_base": 2 * FMAP_BASE.value, "channel_max": FMAP_MAX.value}
     G, G_ema = _flag_generator(), _flag_generator()
-    D = Discriminator(0, RESOLUTION.value, 3, mbstd_group_size=min(4, batch), **size)
+    D = build_discriminator(_flag_settings(), RESOLUTION.value, mbstd_group_size=min(4, batch))
     trainer = Trainer(G, D, G_ema, TrainingConfig(batch=batch, lrate=0.0025, xla=XLA.value))
     rng = np.random.RandomState(0)
     args = (tf.constant(rng.uniform(-1, 1, (batch, RESOLUTION.value, RESOLUTION.value, 3)),

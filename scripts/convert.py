@@ -7,7 +7,6 @@ DIR/D.keras when the pickle has them. No code from the pickle is run.
 """
 
 import os
-from pathlib import Path
 
 from _tf_logs import quiet_tensorflow
 
@@ -15,7 +14,8 @@ quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 from absl import app, flags
 
-from stylegan2_tf.cli import outdir_flag, run
+from stylegan2_tf import cli
+from stylegan2_tf.files import check_output_folder
 from stylegan2_tf.network_io import NETWORK_NAMES, save_network
 from stylegan2_tf.official.convert import load_official
 from stylegan2_tf.official.pickle_reader import OfficialPickleError
@@ -29,21 +29,18 @@ OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Replace the networks of a 
 flags.mark_flags_as_required(["source", "dest"])
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+def main():
     if not os.path.isfile(SOURCE.value):
         raise app.UsageError(f"--source {SOURCE.value} is not a file")
-    dest = Path(DEST.value)
+    with cli.usage_errors("dest"):
+        dest = check_output_folder(DEST.value)  # created only once the pickle was read
     existing = [name for name in NETWORK_NAMES if (dest / f"{name}.keras").exists()]
     if existing and not OVERWRITE.value:
         raise app.UsageError(f"--dest: {dest} already holds {', '.join(existing)}; give "
                              "--overwrite to replace them")
-    try:
+    with cli.usage_errors("source", (OfficialPickleError,)):
         networks = load_official(SOURCE.value, force_fp32=FORCE_FP32.value)
-    except OfficialPickleError as error:
-        raise app.UsageError(f"--source: {error}") from error
-    dest = outdir_flag(DEST.value, "dest")
+    dest = cli.outdir_flag(DEST.value, "dest")
     save_network(networks, dest)
     written = [name for name, model in networks.items() if model is not None]
     for name in set(existing) - set(written):  # a mix of two sources is no network folder
@@ -52,4 +49,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

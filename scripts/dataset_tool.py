@@ -3,6 +3,7 @@
   python scripts/dataset_tool.py --source=DIR_OR_ZIP --dest=DIR [--resolution=N]
       [--transform=none|center-crop|center-crop-wide] [--resize_filter=box|lanczos]
       [--labels=dataset.json] [--shards=N] [--on_error=fail|skip] [--max_images=N] [--overwrite]
+      [--max_label_size=N]
 
 Reads PNG, JPEG, WebP and BMP files (a folder recursively), in sorted order.
 Writes DIR/data-SSSSS-of-NNNNN.tfrecord and DIR/metadata.json; DIR appears only
@@ -20,11 +21,13 @@ from _tf_logs import quiet_tensorflow
 
 quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
-from absl import app, flags
+from absl import flags
 
-from stylegan2_tf.cli import run
-from stylegan2_tf.data.convert import ON_ERROR, DatasetError, convert_dataset
+from stylegan2_tf import cli
+from stylegan2_tf.data.convert import DEFAULT_MAX_LABEL_SIZE, ON_ERROR, DatasetError, convert_dataset
 from stylegan2_tf.data.images import RESIZE_FILTERS, TRANSFORMS
+from stylegan2_tf.data.records import MAX_LABEL_SIZE
+from stylegan2_tf.data.sources import printable
 
 SOURCE = flags.DEFINE_string("source", None, "Folder or .zip of images.")
 DEST = flags.DEFINE_string("dest", None, "Dataset folder to create.")
@@ -44,26 +47,26 @@ ON_ERROR_FLAG = flags.DEFINE_enum("on_error", "fail", list(ON_ERROR),
                                   "it with a report line.")
 MAX_IMAGES = flags.DEFINE_integer("max_images", None, "Convert only the first N images.", lower_bound=1)
 OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Replace a non-empty --dest.")
+MAX_LABEL_SIZE_FLAG = flags.DEFINE_integer(
+    "max_label_size", DEFAULT_MAX_LABEL_SIZE, "Most classes (largest label + 1) the labels may give; "
+    "training holds one-hot labels of this size.", lower_bound=1, upper_bound=MAX_LABEL_SIZE)
 flags.mark_flags_as_required(["source", "dest"])
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
+def main():
+    with cli.usage_errors(errors=(DatasetError,)):
         result = convert_dataset(SOURCE.value, DEST.value, resolution=RESOLUTION.value,
                                  transform=TRANSFORM.value, resize_filter=RESIZE_FILTER.value,
                                  labels=LABELS.value, shards=SHARDS.value, on_error=ON_ERROR_FLAG.value,
-                                 max_images=MAX_IMAGES.value, overwrite=OVERWRITE.value)
-    except DatasetError as error:
-        raise app.UsageError(str(error)) from error
+                                 max_images=MAX_IMAGES.value, overwrite=OVERWRITE.value,
+                                 max_label_size=MAX_LABEL_SIZE_FLAG.value)
     for name, reason in result.skipped:
-        print(f"skipped {name}: {reason}")
+        print(printable(f"skipped {name}: {reason}"))
     metadata = result.metadata
-    print(f"wrote {metadata['image_count']} images ({metadata['resolution']}x{metadata['resolution']}, "
+    print(printable(f"wrote {metadata['image_count']} images ({metadata['resolution']}x{metadata['resolution']}, "
           f"{metadata['channels']} channel(s), {metadata['label_size']} classes) to {result.dest}"
-          + (f"; skipped {len(result.skipped)} (listed above and in metadata.json)" if result.skipped else ""))
+          + (f"; skipped {len(result.skipped)} (listed above and in metadata.json)" if result.skipped else "")))
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

@@ -14,13 +14,12 @@ from _tf_logs import quiet_tensorflow
 
 quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
-from absl import app, flags
+from absl import flags
 
-from stylegan2_tf.cli import generator_flag, require_finite, run
-from stylegan2_tf.networks.generator import NOISE_MODES
+from stylegan2_tf import cli
 from stylegan2_tf.serving import check_export_dir, export_saved_model
 
-NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
+NETWORK = cli.define_network_flag()
 EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "New SavedModel folder, a numbered version as TF Serving expects "
     "(e.g. exported/1). Written aside and renamed into place; must be missing or empty.")
@@ -28,22 +27,17 @@ TRUNC = flags.DEFINE_float("trunc", 1.0, "Default truncation_psi: 1 = none, 0 = 
 TRUNC_CUTOFF = flags.DEFINE_integer(
     "trunc_cutoff", None, "Default truncation_cutoff: truncate only the first N ws "
     "(default: all; 0 or less in a request also means all).")
-NOISE_MODE = flags.DEFINE_enum("noise_mode", "const", list(NOISE_MODES),
-                               "Default noise_mode: the network's stored noise, fresh noise, or none.")
+NOISE_MODE = cli.define_noise_mode_flag("Default noise_mode")
 FORCE_FP32 = flags.DEFINE_boolean("force_fp32", False,
                                   "Compute in float32 where the network asks for float16 blocks.")
 flags.mark_flags_as_required(["network", "export_dir"])
-require_finite(TRUNC)
+cli.require_finite(TRUNC)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
+def main():
+    with cli.usage_errors("export_dir"):
         check_export_dir(EXPORT_DIR.value)
-    except (OSError, ValueError) as error:
-        raise app.UsageError(f"--export_dir: {error}") from error
-    G = generator_flag(NETWORK.value)
+    G = cli.generator_flag(NETWORK.value)
     print(f"exporting {NETWORK.value}: z_dim {G.z_dim}, c_dim {G.c_dim}, "
           f"{G.img_resolution}x{G.img_resolution}x{G.img_channels} images, {G.num_ws} ws")
     lines = export_saved_model(G, EXPORT_DIR.value, TRUNC.value, TRUNC_CUTOFF.value,
@@ -54,4 +48,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

@@ -13,49 +13,37 @@ from _tf_logs import quiet_tensorflow
 
 quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
-from absl import app, flags
+from absl import flags
 from tqdm import tqdm
 
-from stylegan2_tf.cli import (
-    class_flag,
-    generator_flag,
-    outdir_flag,
-    require_finite,
-    run,
-    seeds_flag,
-)
+from stylegan2_tf import cli
 from stylegan2_tf.inference import generate_images, image_grid, save_png
 
-NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
+NETWORK = cli.define_network_flag()
 SEEDS = flags.DEFINE_string("seeds", None, "Seeds, as numbers and ranges: '0-7,42'.")
 TRUNC = flags.DEFINE_float("trunc", 1.0, "Truncation psi: 1 = none, 0 = the average image.")
 TRUNC_CUTOFF = flags.DEFINE_integer("trunc_cutoff", None, "Truncate only the first N ws (default all).",
                                      lower_bound=1)
-NOISE_MODE = flags.DEFINE_enum("noise_mode", "const", ["const", "random", "none"],
-                               "Per-pixel noise: the network's stored noise, fresh noise, or none.")
-CLASS_IDX = flags.DEFINE_integer("class_idx", None, "Class of a conditional network.")
+NOISE_MODE = cli.define_noise_mode_flag()
+CLASS_IDX = cli.define_class_idx_flag()
 OUTDIR = flags.DEFINE_string("outdir", None, "Folder for seedNNNN.png (created if missing).")
 GRID = flags.DEFINE_boolean("grid", False, "Also write grid.png with every image.")
 BATCH = flags.DEFINE_integer("batch", 8, "Images drawn at once.", lower_bound=1)
 flags.mark_flags_as_required(["network", "seeds", "outdir"])
-require_finite(TRUNC)
+cli.require_finite(TRUNC)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    seeds = seeds_flag(SEEDS.value)
-    G = generator_flag(NETWORK.value)
-    class_idx = class_flag(G, CLASS_IDX.value)
-    outdir = outdir_flag(OUTDIR.value)
+def main():
+    seeds = cli.seeds_flag(SEEDS.value)
+    G = cli.generator_flag(NETWORK.value)
+    class_idx = cli.class_flag(G, CLASS_IDX.value)
+    outdir = cli.outdir_flag(OUTDIR.value)
     images = []
     for start in tqdm(range(0, len(seeds), BATCH.value), desc="generating", unit="batch"):
         chunk = seeds[start:start + BATCH.value]
-        try:
+        with cli.usage_errors():
             batch = generate_images(G, chunk, TRUNC.value, TRUNC_CUTOFF.value, NOISE_MODE.value,
                                     class_idx, batch_size=BATCH.value)
-        except ValueError as error:
-            raise app.UsageError(str(error)) from error
         for seed, image in zip(chunk, batch):
             save_png(image, outdir / f"seed{seed:04d}.png")
         images.extend(batch)
@@ -65,4 +53,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

@@ -32,7 +32,7 @@ from absl import app, flags
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from stylegan2_tf.cli import class_flag, define_weights_flags, generator_flag, outdir_flag, run
+from stylegan2_tf import cli
 from stylegan2_tf.inference import image_grid, save_png, to_uint8
 from stylegan2_tf.projection import (
     Projector,
@@ -41,7 +41,7 @@ from stylegan2_tf.projection import (
     save_projection,
 )
 
-NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
+NETWORK = cli.define_network_flag()
 TARGET = flags.DEFINE_string("target", None, "Image to project (PNG, JPEG, ...; any size).")
 OUTDIR = flags.DEFINE_string("outdir", None, "Folder for the results (created if missing).")
 STEPS = flags.DEFINE_integer("steps", 1000, "Optimization steps.", lower_bound=1)
@@ -49,8 +49,8 @@ SEED = flags.DEFINE_integer("seed", 0, "Seed of the initial noise maps and of th
                             lower_bound=0)
 DISTANCE = flags.DEFINE_enum("distance", "lpips", ["lpips", "pixel"],
                              "LPIPS (the paper's; needs --lpips) or mean squared pixel error.")
-weights_flags = define_weights_flags("lpips")
-CLASS_IDX = flags.DEFINE_integer("class_idx", None, "Class of a conditional network.")
+weights_flags = cli.define_weights_flags("lpips")
+CLASS_IDX = cli.define_class_idx_flag()
 W_PLUS = flags.DEFINE_boolean("w_plus", False, "Optimize one w per layer instead of one w.")
 SNAPSHOTS = flags.DEFINE_integer("snapshots", 8, "Images in progress.png.", lower_bound=1)
 flags.mark_flags_as_required(["network", "target", "outdir"])
@@ -80,22 +80,18 @@ def distance_flag():
         raise app.UsageError(f"--lpips: {error} (or project with --distance=pixel)") from error
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+def main():
     target = read_target(TARGET.value)
     distance = distance_flag()
-    G = generator_flag(NETWORK.value)
+    G = cli.generator_flag(NETWORK.value)
     if G.img_channels not in (1, 3):
         raise app.UsageError(f"--network: the projector supports networks with 1 or 3 channels, "
                              f"this one has {G.img_channels}")
-    try:
+    with cli.usage_errors("target"):
         target = prepare_target(target, G.img_resolution, G.img_channels)
-    except ValueError as error:
-        raise app.UsageError(f"--target: {error}") from error
-    class_idx = class_flag(G, CLASS_IDX.value)
+    class_idx = cli.class_flag(G, CLASS_IDX.value)
     projector = Projector(G, distance, w_plus=W_PLUS.value, class_idx=class_idx)
-    outdir = outdir_flag(OUTDIR.value)  # only once every input was accepted
+    outdir = cli.outdir_flag(OUTDIR.value)  # only once every input was accepted
 
     with tqdm(total=STEPS.value, desc="projecting", unit="step") as bar:
         def progress(step, dist):
@@ -118,4 +114,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

@@ -12,44 +12,32 @@ from _tf_logs import quiet_tensorflow
 quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from stylegan2_tf.cli import (
-    class_flag,
-    generator_flag,
-    outdir_flag,
-    range_flag,
-    require_finite,
-    run,
-    seeds_flag,
-)
+from stylegan2_tf import cli
 from stylegan2_tf.inference import image_grid, save_png, style_mix
 
-NETWORK = flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.")
+NETWORK = cli.define_network_flag()
 ROWS = flags.DEFINE_string("rows", None, "Row seeds: '85,100,75'.")
 COLS = flags.DEFINE_string("cols", None, "Column seeds: '55,821,1789'.")
 STYLES = flags.DEFINE_string("styles", "0-6", "Indices of the ws taken from the column seeds.")
 TRUNC = flags.DEFINE_float("trunc", 1.0, "Truncation psi.")
-NOISE_MODE = flags.DEFINE_enum("noise_mode", "const", ["const", "random", "none"], "Per-pixel noise.")
-CLASS_IDX = flags.DEFINE_integer("class_idx", None, "Class of a conditional network.")
+NOISE_MODE = cli.define_noise_mode_flag()
+CLASS_IDX = cli.define_class_idx_flag()
 OUTDIR = flags.DEFINE_string("outdir", None, "Output folder (created if missing).")
 flags.mark_flags_as_required(["network", "rows", "cols", "outdir"])
-require_finite(TRUNC)
+cli.require_finite(TRUNC)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    rows, cols = seeds_flag(ROWS.value, "rows"), seeds_flag(COLS.value, "cols")
-    styles = range_flag(STYLES.value, "styles")
-    G = generator_flag(NETWORK.value)
-    class_idx = class_flag(G, CLASS_IDX.value)
-    outdir = outdir_flag(OUTDIR.value)  # only once every input was accepted
-    try:
+def main():
+    rows, cols = cli.seeds_flag(ROWS.value, "rows"), cli.seeds_flag(COLS.value, "cols")
+    styles = cli.range_flag(STYLES.value, "styles")
+    G = cli.generator_flag(NETWORK.value)
+    class_idx = cli.class_flag(G, CLASS_IDX.value)
+    outdir = cli.outdir_flag(OUTDIR.value)  # only once every input was accepted
+    with cli.usage_errors():
         row_images, col_images, mixes = style_mix(G, rows, cols, styles, TRUNC.value,
                                                   NOISE_MODE.value, class_idx)
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
     blank = np.zeros_like(row_images[0])
     cells = [blank, *col_images]
     for i, row in enumerate(rows):
@@ -62,4 +50,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

@@ -14,37 +14,56 @@ quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 
 from absl import app, flags
 
-from stylegan2_tf.cli import define_weights_flags, require_finite, run
+from stylegan2_tf.cli import define_cache_dir_flag, define_weights_flags, require_finite, run
 from stylegan2_tf.metrics.evaluate import parse_metrics
-from stylegan2_tf.networks.presets import PRESET_NAMES
+from stylegan2_tf.networks.presets import DEFAULT_PRESET, PRESET_NAMES, PRESETS, Preset
 from stylegan2_tf.ops import current_impl
-from stylegan2_tf.training.loop import RunOptions, TrainingRun
+from stylegan2_tf.training.loop import TrainingRun
+from stylegan2_tf.training.setup import RunOptions, TrainingOptions
+from stylegan2_tf.training.trainer import TrainingConfig
+
+
+def _on_off(value):
+    return "on" if value else "off"
+
+
+# Defaults not given here live in one place each: the presets (networks/presets.py),
+# TrainingConfig (training/trainer.py) and TrainingOptions (training/setup.py).
+_OTHER_KIMG = ", ".join(f"{name} {preset.kimg:g}" for name, preset in PRESETS.items()
+                        if preset.kimg != Preset.kimg)
 
 DATA = flags.DEFINE_string("data", None, "Dataset folder from dataset_tool.py (default: built-in digits).")
 OUTDIR = flags.DEFINE_string("outdir", None, "Run folder: checkpoints, logs, samples, network.")
-CFG = flags.DEFINE_enum("cfg", "auto", list(PRESET_NAMES), "Configuration preset.")
+CFG = flags.DEFINE_enum("cfg", DEFAULT_PRESET, list(PRESET_NAMES), "Configuration preset.")
 BATCH = flags.DEFINE_integer("batch", None, "Global minibatch (default: the preset's).", lower_bound=1)
 GAMMA = flags.DEFINE_float("gamma", None, "R1 weight (default: the preset's).", lower_bound=0)
-KIMG = flags.DEFINE_float("kimg", 25000, "Train until this many thousand images were shown.")
-TICK = flags.DEFINE_float("kimg_per_tick", 4, "Thousands of images between status lines.")
-SNAP = flags.DEFINE_integer("snap", 50, "Ticks between snapshots.", lower_bound=1)
-MIRROR = flags.DEFINE_boolean("mirror", False, "Flip images left-right at random.")
-SEED = flags.DEFINE_integer("seed", 0, "Seed of data order and latents.")
-FMAP_BASE = flags.DEFINE_integer("fmap_base", None, "Override: official fmap_base.", lower_bound=1)
+KIMG = flags.DEFINE_float("kimg", None, "Train until this many thousand images were shown "
+                          f"(default: the preset's, {Preset.kimg:g}; {_OTHER_KIMG}).")
+TICK = flags.DEFINE_float("kimg_per_tick", None, "Thousands of images between status lines "
+                          f"(default {TrainingOptions.kimg_per_tick:g}).")
+SNAP = flags.DEFINE_integer("snap", None, f"Ticks between snapshots (default {TrainingOptions.snap}).",
+                            lower_bound=1)
+MIRROR = flags.DEFINE_boolean("mirror", None, "Flip images left-right at random "
+                              f"(default: {_on_off(TrainingOptions.mirror)}).")
+SEED = flags.DEFINE_integer("seed", None, "Seed of data order, latents, every random draw and the "
+                            f"initial weights (default {TrainingConfig.seed}).")
+FMAP_BASE = flags.DEFINE_integer("fmap_base", None, "Override: official fmap_base (channel_base / 2).",
+                                 lower_bound=1)
 FMAP_MAX = flags.DEFINE_integer("fmap_max", None, "Override: most feature maps.", lower_bound=1)
 LATENT = flags.DEFINE_integer("latent_size", None, "Override: z and w size.", lower_bound=1)
 MAPPING = flags.DEFINE_integer("mapping_layers", None, "Override: mapping layers.", lower_bound=1)
 MIXED = flags.DEFINE_boolean("mixed_precision", None, "Float16 in the 4 highest resolutions with "
                              "activations clamped to 256 (default: the preset's choice on GPUs, "
                              "off on CPUs, where float16 is emulated).")
-RESUME = flags.DEFINE_string("resume", None, "Start from a checkpoint (file prefix or folder) of "
-                             "another run, or fine-tune an official TF1 network pickle (.pkl).")
-XLA = flags.DEFINE_boolean("xla", False, "Compile the training steps with XLA (uses the reference "
-                           "ops; on CPUs usually slower, try it on GPUs).")
+RESUME = flags.DEFINE_string("resume", None, "Start from another run's checkpoint (a file prefix, "
+                             "its checkpoints folder or the run folder), or fine-tune a network "
+                             "(an official TF1 or stylegan2-ada-pytorch pickle, a network folder).")
+XLA = flags.DEFINE_boolean("xla", None, "Compile the training steps with XLA (uses the reference "
+                           "ops; on CPUs usually slower, try it on GPUs; default: "
+                           f"{_on_off(TrainingConfig.xla)}).")
 METRICS = flags.DEFINE_string("metrics", "", "Metrics of G_ema at each snapshot, comma-separated "
                               "(e.g. fid50k_full,kid50k_full,pr50k3_full,ppl_wend,swd).")
-METRIC_CACHE = flags.DEFINE_string("metric_cache", None, "Dataset feature cache for --metrics "
-                                   "(default: $STYLEGAN2_CACHE or ~/.cache/stylegan2_tf/metrics).")
+CACHE_DIR = define_cache_dir_flag("metric_cache")  # --metric_cache: its deprecated old name
 weights_flags = define_weights_flags()
 require_finite(KIMG, TICK, GAMMA)
 flags.mark_flags_as_required(["outdir"])
@@ -64,14 +83,14 @@ def main(argv):
                          latent_size=LATENT.value, mapping_layers=MAPPING.value, impl=current_impl(),
                          resume=RESUME.value, mixed_precision=MIXED.value, xla=XLA.value,
                          metrics=tuple(spec.name for spec in metrics), metric_weights=weights_flags(),
-                         metric_cache=METRIC_CACHE.value)
+                         metric_cache=CACHE_DIR.value)
     try:
         run = TrainingRun(options)
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(str(error)) from error
     try:
         status = run.run()
-    except ValueError as error:  # e.g. --resume names no checkpoint
+    except ValueError as error:  # e.g. a checkpoint that does not fit
         raise app.UsageError(str(error)) from error
     print(f"done at {status.get('kimg', run.kimg())} kimg; network in {run.outdir / 'network'}")
 

@@ -1,9 +1,94 @@
-"""Writing files and folders so that readers never see a partial one."""
+"""Where the library writes, and writing there so that readers never see a partial file.
+
+- Output paths: `check_output_folder`, `make_output_folder` and `check_output_file`
+  are the one check of a folder or file about to be written (script flags such as
+  --outdir, --export_dir, --output and the cache folder all go through them).
+- The cache: `cache_root` and `cache_folder`, the folder for files kept between runs
+  (--cache_dir, else $STYLEGAN2_CACHE, else $XDG_CACHE_HOME/stylegan2_tf, else
+  ~/.cache/stylegan2_tf), one subfolder per user: metrics/ for the metrics' dataset
+  features, networks/ for downloaded networks.
+- Write-aside: `atomic_write` and `atomic_folder` write under a hidden sibling name
+  (`aside_name`) and rename into place.
+"""
 
 import os
 import shutil
 import uuid
 from pathlib import Path
+
+CACHE_ENV = "STYLEGAN2_CACHE"
+
+
+class OutputPathError(ValueError):
+    """A path that cannot be written as asked; the message names it and why."""
+
+
+def check_output_folder(path, *, empty=False, taken_hint=""):
+    """Path(path), checked as a folder to create or write into; nothing is created.
+
+    Raises OutputPathError when:
+    1. the path is empty: "expected a folder, got an empty path";
+    2. a folder above it is a file: "<file> is not a folder, so <path> cannot be created";
+    3. it exists and is no folder: "<path> exists and is not a folder";
+    4. `empty` and it is a folder with something in it: "<path> exists and is not an
+       empty folder", then "; <taken_hint>" when given.
+    """
+    if not str(path):
+        raise OutputPathError("expected a folder, got an empty path")
+    path = Path(path)
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise OutputPathError(f"{blocking} is not a folder, so {path} cannot be created")
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{path} exists and is not a folder")
+    if empty and path.is_dir() and any(path.iterdir()):
+        raise OutputPathError(f"{path} exists and is not an empty folder"
+                              + (f"; {taken_hint}" if taken_hint else ""))
+    return path
+
+
+def make_output_folder(path):
+    """check_output_folder(path), then the folder (and missing folders above it) created.
+
+    A folder that cannot be created (permissions, a read-only disk) raises
+    OutputPathError "cannot create the folder <path> (<reason>)".
+    """
+    path = check_output_folder(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputPathError(f"cannot create the folder {path} ({error.strerror or error})") from error
+    return path
+
+
+def check_output_file(path):
+    """Path(path), checked as a file to create or append to: not empty, not a folder, in an
+    existing folder; raises OutputPathError naming what is wrong. Nothing is created."""
+    if not str(path):
+        raise OutputPathError("expected a file, got an empty path")
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{path} is a folder; expected a file")
+    if not path.parent.is_dir():
+        raise OutputPathError(f"{path}: the folder {path.parent} does not exist")
+    return path
+
+
+def cache_root(path=None):
+    """The cache folder: `path`, else $STYLEGAN2_CACHE, else $XDG_CACHE_HOME/stylegan2_tf, else
+    ~/.cache/stylegan2_tf (~ expanded). Only the name: nothing is checked or created."""
+    if path:
+        return Path(path).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "stylegan2_tf"
+
+
+def cache_folder(path=None, subfolder=None):
+    """cache_root(path), or its `subfolder` when given, checked by check_output_folder (so
+    OutputPathError when it cannot be a folder); created by whoever writes there."""
+    root = check_output_folder(cache_root(path))
+    return check_output_folder(root / subfolder) if subfolder else root
 
 
 def aside_name(path, suffix=None):

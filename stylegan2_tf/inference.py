@@ -1,41 +1,22 @@
 """Drawing images from a generator: seeds, class labels, truncation, style mixing, grids.
 
 Seeds follow the official scripts: z = np.random.RandomState(seed).randn(1, z_dim).
-Images are quantized as the official scripts do: clip(x * 127.5 + 128, 0, 255),
-truncated to uint8.
-"""
 
-import re
+Images are quantized as the official scripts do, in one formula with two forms:
+
+    uint8 = truncate(clip(x * 127.5 + 128, 0, 255))
+
+`to_uint8` in numpy, `to_uint8_tf` in stock TensorFlow ops (Mul, AddV2,
+Minimum, Maximum, Cast: what a graph or a SavedModel for serving may hold);
+tests/serving/test_quantization.py checks that both give the same bytes. The + 128 (not + 127.5) makes the
+truncation round: a dataset image read as u / 127.5 - 1 comes back as u.
+"""
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
 from stylegan2_tf.files import atomic_write
-
-MAX_RANGE_VALUES = 1_000_000
-
-
-def parse_range(text, name="value", max_value=None):
-    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]; raises ValueError naming `name`.
-
-    Values above `max_value` (when given) and more than MAX_RANGE_VALUES values are refused.
-    """
-    values = []
-    for part in str(text).split(","):
-        part = part.strip()
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not match:
-            raise ValueError(f"{name}: expected numbers and ranges like '0-7,42', got {text!r}")
-        first, last = int(match[1]), int(match[2] or match[1])
-        if last < first:
-            raise ValueError(f"{name}: range {part!r} runs backwards")
-        if max_value is not None and last > max_value:
-            raise ValueError(f"{name}: {last} is larger than {max_value}, the largest allowed")
-        if len(values) + last - first + 1 > MAX_RANGE_VALUES:
-            raise ValueError(f"{name}: {text!r} gives more than {MAX_RANGE_VALUES} values")
-        values.extend(range(first, last + 1))
-    return values
 
 
 def seed_latents(seeds, z_dim):
@@ -60,8 +41,14 @@ def class_labels(G, count, class_idx, name="class_idx"):
 
 
 def to_uint8(images):
-    """float images in about [-1, 1] -> uint8, quantized as the official scripts."""
+    """float images in about [-1, 1] -> uint8 numpy array, quantized as the official scripts
+    (the module's formula, in numpy)."""
     return np.clip(np.asarray(images) * 127.5 + 128, 0, 255).astype(np.uint8)
+
+
+def to_uint8_tf(images):
+    """float images in about [-1, 1] -> uint8 tensor: `to_uint8` in stock TensorFlow ops."""
+    return tf.cast(tf.clip_by_value(images * 127.5 + 128, 0, 255), tf.uint8)
 
 
 def generate_images(G, seeds, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const",
@@ -115,17 +102,6 @@ def truncation_sweep(G, seeds, psis, truncation_cutoff=None, noise_mode="const",
     rows = [generate_images(G, seeds, psi, truncation_cutoff, noise_mode, class_idx)
             for psi in psis]
     return np.stack(rows, axis=1)
-
-
-def parse_floats(text, name="value"):
-    """'-1,0,0.5,1' -> [-1.0, 0.0, 0.5, 1.0]; raises ValueError naming `name`."""
-    try:
-        values = [float(part) for part in str(text).split(",")]
-    except ValueError as error:
-        raise ValueError(f"{name}: expected comma-separated numbers, got {text!r}") from error
-    if not values or not all(np.isfinite(values)):
-        raise ValueError(f"{name}: expected finite numbers, got {text!r}")
-    return values
 
 
 def image_grid(images, columns):

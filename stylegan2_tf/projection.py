@@ -19,8 +19,8 @@ stylegan2-ada-pytorch):
 3. After each step renormalize every noise map to zero mean and unit variance.
 
 Images larger than 256 pixels are box-filtered down to 256 before the
-distance (VGG-based LPIPS was made for ~224 pixels), target and projection
-alike.
+distance, target and projection alike, as PPL does before LPIPS
+(`feature_nets.downsample_for_lpips`; VGG-based LPIPS was made for ~224 pixels).
 
 The generator's own noise buffers (`SynthesisLayer.noise_const`) are the only
 way to feed noise maps into `G.synthesis`. The projector therefore keeps its
@@ -50,9 +50,9 @@ from PIL import Image
 
 from stylegan2_tf.files import atomic_write
 from stylegan2_tf.inference import class_labels
+from stylegan2_tf.metrics.feature_nets import downsample_for_lpips, lpips_factor
 
 W_AVG_SEED = 123
-DISTANCE_SIZE_LIMIT = 256
 
 
 def pixel_distance(img0, img1):
@@ -210,16 +210,6 @@ def _prepare_float(image, resolution, channels):
     return np.ascontiguousarray(image, np.float32)
 
 
-def downsample_for_distance(images):
-    """Box-filters images [N, R, R, C] with R > 256 down to 256 (R a multiple of 256)."""
-    size = images.shape[1]
-    if size is None or size <= DISTANCE_SIZE_LIMIT:
-        return images
-    factor = size // DISTANCE_SIZE_LIMIT
-    shape = [-1, size // factor, factor, size // factor, factor, images.shape[-1]]
-    return tf.reduce_mean(tf.reshape(images, shape), axis=[2, 4])
-
-
 def schedule(step, num_steps, w_std, initial_learning_rate=0.1, lr_rampup_length=0.05,
              lr_rampdown_length=0.25, initial_noise_factor=0.05, noise_ramp_length=0.75):
     """(learning rate, w noise strength) for 0-based `step` of `num_steps` (the official ramps)."""
@@ -334,7 +324,7 @@ class Projector:
         self._noises = [tf.Variable(tf.zeros(buffer.shape), name=f"noise_{i}")
                         for i, buffer in enumerate(self._buffers)]  # [1, r, r, 1] each
         self._optimizer = _Adam([self._w, *self._noises])
-        size = min(G.img_resolution, DISTANCE_SIZE_LIMIT)
+        size = G.img_resolution // lpips_factor(G.img_resolution)
         self._target = tf.Variable(tf.zeros([1, size, size, G.img_channels]), trainable=False,
                                    name="target")  # downsampled like the images
         self._train_step = tf.function(self._step)
@@ -356,7 +346,7 @@ class Projector:
             tape.watch(buffer_values)
             images = self.G.synthesis(self._ws(self._w + w_noise * w_noise_strength),
                                       noise_mode="const")
-            dist = tf.reduce_sum(self.distance(downsample_for_distance(images), self._target))
+            dist = tf.reduce_sum(self.distance(downsample_for_lpips(images), self._target))
             reg = noise_regularization(self._noises)
             loss = dist + reg * self.regularize_noise_weight
         # A noise map reaches the image through its buffer, the penalty directly.
@@ -373,7 +363,7 @@ class Projector:
     def _draw(self):
         self._assign_noise()
         images = self.G.synthesis(self._ws(self._w), noise_mode="const")
-        dist = tf.reduce_sum(self.distance(downsample_for_distance(images), self._target))
+        dist = tf.reduce_sum(self.distance(downsample_for_lpips(images), self._target))
         return images[0], dist
 
     def project(self, target, num_steps=1000, *, seed=0, num_snapshots=0, progress=None):
@@ -397,7 +387,7 @@ class Projector:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         G = self.G
         target = prepare_target(target, G.img_resolution, G.img_channels)
-        self._target.assign(downsample_for_distance(tf.constant(target[np.newaxis])))
+        self._target.assign(downsample_for_lpips(tf.constant(target[np.newaxis])))
         rng = np.random.RandomState(seed)
         self._w.assign(np.tile(self.w_avg, [G.num_ws if self.w_plus else 1, 1])[np.newaxis])
         for noise in self._noises:

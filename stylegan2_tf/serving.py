@@ -17,17 +17,17 @@ callers may omit them too; `loaded.signatures[key]` needs every input.
 
 truncation_cutoff <= 0 truncates every w, N > 0 the first N (psi 1 truncates
 nothing). noise_mode "const" uses the stored noise, "random" fresh noise,
-"none" none. Images are quantized as `inference.to_uint8`:
-clip(x * 127.5 + 128, 0, 255) truncated. The signatures fix dtypes and ranks;
+"none" none. Images are quantized by `inference.to_uint8_tf` (stock ops; the
+numpy `to_uint8` of generate.py in TensorFlow): clip(x * 127.5 + 128, 0, 255)
+truncated. The signatures fix dtypes and ranks;
 sizes are checked in the graph by tf.debugging.Assert, whose messages name the
 input and the expected shape.
 """
 
-from pathlib import Path
-
 import tensorflow as tf
 
-from stylegan2_tf.files import atomic_folder
+from stylegan2_tf.files import atomic_folder, check_output_folder
+from stylegan2_tf.inference import to_uint8_tf
 from stylegan2_tf.network_io import float32_generator
 from stylegan2_tf.networks.generator import NOISE_MODES
 from stylegan2_tf.ops import use_impl
@@ -70,11 +70,6 @@ def _after(asserts, *tensors):
         return [tf.identity(t) for t in tensors]
 
 
-def _to_uint8(images):
-    """float32 images in about [-1, 1] -> uint8, as inference.to_uint8."""
-    return tf.cast(tf.clip_by_value(images * 127.5 + 128, 0, 255), tf.uint8)
-
-
 class ServingGenerator:
     """The exported computations of a generator, on tensors with checks (traced with impl "ref")."""
 
@@ -111,7 +106,7 @@ class ServingGenerator:
             [f"noise_mode must be one of {', '.join(NOISE_MODES)}; received", noise_mode]))
         ws, index = _after(checks, ws, tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32))
         branches = [lambda mode=mode: self.G.synthesis(ws, noise_mode=mode) for mode in NOISE_MODES]
-        return _to_uint8(tf.switch_case(index, branches))
+        return to_uint8_tf(tf.switch_case(index, branches))
 
 
 def _functions(serving, defaults):
@@ -179,17 +174,10 @@ def _summary(serving, functions, defaults):
 
 
 def check_export_dir(export_dir):
-    """Raises FileExistsError unless export_dir is missing or an empty folder, NotADirectoryError
-    where a folder above it is a file, ValueError for an empty path."""
-    if not str(export_dir):
-        raise ValueError("expected a new folder, got an empty path")
-    path = Path(export_dir)
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise NotADirectoryError(f"{blocking} is a file, so {export_dir} cannot be created")
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise FileExistsError(f"{export_dir} exists and is not an empty folder; "
-                              "TF Serving expects a new numbered version folder (e.g. model/2)")
+    """Path(export_dir) if it can be a new SavedModel folder: missing or an empty folder, with
+    no file above it; else files.OutputPathError (a ValueError) saying why."""
+    return check_output_folder(export_dir, empty=True, taken_hint="TF Serving expects a new "
+                               "numbered version folder (e.g. model/2)")
 
 
 def export_saved_model(G, export_dir, truncation_psi=1.0, truncation_cutoff=None,
@@ -213,13 +201,12 @@ def export_saved_model(G, export_dir, truncation_psi=1.0, truncation_cutoff=None
     """
     if noise_mode not in NOISE_MODES:
         raise ValueError(f"noise_mode must be one of {NOISE_MODES}. Received: {noise_mode!r}")
-    check_export_dir(export_dir)
+    export_dir = check_export_dir(export_dir)
     defaults = {"truncation_psi": float(truncation_psi),
                 "truncation_cutoff": int(truncation_cutoff or 0), "noise_mode": noise_mode}
     serving = ServingGenerator(float32_generator(G) if force_fp32 else G)
     with use_impl("ref"):  # every function traces here: stock ops only
         functions = _functions(serving, defaults)
-        export_dir = Path(export_dir)
         export_dir.parent.mkdir(parents=True, exist_ok=True)
         atomic_folder(export_dir, lambda partial: tf.saved_model.save(
             _root(functions), str(partial), signatures=functions))

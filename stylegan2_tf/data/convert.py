@@ -35,10 +35,11 @@ from stylegan2_tf.data import images, records
 from stylegan2_tf.data.images import ImageError
 from stylegan2_tf.data.sources import IMAGE_EXTENSIONS, LABELS_FILE, ImageSource
 from stylegan2_tf.files import aside_name
+from stylegan2_tf.networks.layers import MIN_RESOLUTION, is_resolution
 
 ON_ERROR = ("fail", "skip")
 SOURCE_BYTES_PER_SHARD = 256 << 20
-MIN_RESOLUTION = 4
+DEFAULT_MAX_LABEL_SIZE = 100_000  # classes (largest label + 1); training holds one-hot labels of this size
 _SIZE_RULE = f"StyleGAN2 needs square power-of-two sizes of at least {MIN_RESOLUTION}x{MIN_RESOLUTION}"
 
 
@@ -77,7 +78,7 @@ class _Accepted:
 
 def convert_dataset(source, dest, resolution=None, transform="none", resize_filter="box", labels=None,
                     shards=None, on_error="fail", max_images=None, overwrite=False, description=None,
-                    progress=True):
+                    progress=True, max_label_size=DEFAULT_MAX_LABEL_SIZE):
     """Converts the images of folder or zip `source` into a dataset folder `dest`.
 
     Args:
@@ -96,11 +97,15 @@ def convert_dataset(source, dest, resolution=None, transform="none", resize_filt
         overwrite: replace a non-empty existing `dest`.
         description: the source description stored in metadata.json (default: `source`).
         progress: show tqdm progress bars.
+        max_label_size: the most classes (largest label + 1) a labels file may give;
+            at most records.MAX_LABEL_SIZE (int32).
 
     Returns:
         ConversionResult. Raises DatasetError (a ValueError) with the reason.
     """
     _check_arguments(resolution, transform, resize_filter, on_error, shards, max_images)
+    if not 1 <= max_label_size <= records.MAX_LABEL_SIZE:
+        raise DatasetError(f"max_label_size must be in [1, {records.MAX_LABEL_SIZE}], got {max_label_size}")
     dest = Path(dest)
     _check_dest(dest, overwrite)
     try:
@@ -111,7 +116,7 @@ def convert_dataset(source, dest, resolution=None, transform="none", resize_filt
         names = source_files.names[:max_images]
         if not names:
             raise DatasetError(f"{source} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-        label_map = _load_labels(source_files, labels)
+        label_map = _load_labels(source_files, labels, max_label_size)
         skipped = []
 
         def reject(name, reason):
@@ -167,13 +172,8 @@ def _check_arguments(resolution, transform, resize_filter, on_error, shards, max
         raise DatasetError(f"max_images must be at least 1, got {max_images}")
 
 
-def _is_resolution(side):
-    """Whether `side` can be a dataset's resolution: a power of two >= MIN_RESOLUTION."""
-    return side >= MIN_RESOLUTION and not side & (side - 1)
-
-
 def _check_resolution(resolution, what):
-    if not _is_resolution(resolution):
+    if not is_resolution(resolution):
         raise DatasetError(f"{what} {resolution} is not a power of two (>= {MIN_RESOLUTION}); "
                            "StyleGAN2 needs square power-of-two images")
 
@@ -190,7 +190,7 @@ def _check_dest(dest, overwrite):
         raise DatasetError(f"destination {dest} exists and is not empty (overwrite to replace it)")
 
 
-def _load_labels(source_files, labels):
+def _load_labels(source_files, labels, max_label_size):
     """{relative name: class} from a dataset.json (path `labels`, or the source's own), or None."""
     if labels is not None:
         try:
@@ -202,7 +202,7 @@ def _load_labels(source_files, labels):
         where = f"{source_files.path}/{LABELS_FILE}"
         try:
             text = source_files.read(LABELS_FILE).decode()
-        except UnicodeDecodeError as error:
+        except (UnicodeDecodeError, ImageError) as error:
             raise DatasetError(f"cannot read labels {where}: {error}") from error
     else:
         return None
@@ -219,6 +219,12 @@ def _load_labels(source_files, labels):
         if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)
                 or not isinstance(entry[1], int) or isinstance(entry[1], bool) or entry[1] < 0):
             raise DatasetError(f"{where}: expected [\"path\", class >= 0] entries, got {entry!r}")
+        if entry[0] in label_map:
+            raise DatasetError(f"{where}: {entry[0]} is listed twice (classes {label_map[entry[0]]} and {entry[1]})")
+        if entry[1] >= max_label_size:
+            raise DatasetError(f"{where}: label {entry[1]} of {entry[0]} makes {entry[1] + 1:,} classes, more "
+                               f"than --max_label_size={max_label_size:,} (training holds one-hot labels "
+                               "of that size); raise --max_label_size if the classes are real")
         label_map[entry[0]] = entry[1]
     missing = [name for name in label_map if not source_files.has(name)]
     if missing:
@@ -257,7 +263,7 @@ def _decide_resolution(accepted, resolution, reject):
     reference = None  # the first image of the inferred size
     if resolution is None:
         sizes = collections.Counter(image.size for image in accepted
-                                    if image.size[0] == image.size[1] and _is_resolution(image.size[0]))
+                                    if image.size[0] == image.size[1] and is_resolution(image.size[0]))
         if sizes:
             size = sizes.most_common(1)[0][0]
             reference = next(image for image in accepted if image.size == size)
@@ -287,7 +293,7 @@ def _size_problem(size, resolution, reference):
     suggested = resolution or max(MIN_RESOLUTION, 1 << (min(width, height).bit_length() - 1))
     if width != height:
         return f"size {_size(size)} is not square ({_SIZE_RULE}); " + _size_fix(size, suggested)
-    if not _is_resolution(width):
+    if not is_resolution(width):
         problem = "too small" if width < MIN_RESOLUTION else "not a power of two"
         return f"size {_size(size)} is {problem} ({_SIZE_RULE}); " + _size_fix(size, suggested)
     return (f"size {_size(size)} differs from {reference.name}'s {_size(reference.size)}, the most "
@@ -323,9 +329,9 @@ def _write(source_files, accepted, folder, plan, reject, progress):
     writers = [tf.io.TFRecordWriter(str(folder / records.shard_name(i, shards))) for i in range(shards)]
     try:
         for image in tqdm(accepted, desc="converting", unit="img", disable=not progress):
-            data = source_files.read(image.name)
             try:
-                pixels, file_format = images.decode(data, plan.channels)
+                data = source_files.read(image.name, images.max_file_bytes(plan.resolution))
+                pixels, file_format = images.decode(data, plan.channels, plan.resolution)
                 if (file_format != "JPEG" or image.mode != passthrough_mode
                         or images.changes_geometry(image.size, plan.transform, plan.resolution)):
                     pixels = images.apply_transform(pixels, plan.transform, plan.resolution,

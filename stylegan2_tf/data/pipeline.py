@@ -4,7 +4,7 @@ Order of operations: shard files (per input pipeline) -> read them round-robin
 -> shuffle encoded records -> repeat -> decode in parallel -> random x-flip ->
 batch -> prefetch. The same seed gives the same batches: tf.data runs
 deterministically, the shuffle is seeded and each flip is drawn from a
-stateless generator keyed by (seed, pipeline, element index).
+stateless generator keyed by (seed, pipeline, element index) (stylegan2_tf.seed_keys).
 """
 
 import os
@@ -12,8 +12,7 @@ import os
 import tensorflow as tf
 
 from stylegan2_tf.data import records
-
-PIPELINE_SEED_STRIDE = 1_000_003  # shuffle seed of pipeline i: seed + i * stride
+from stylegan2_tf.seed_keys import RNG_ALG, flip_key, shuffle_seed
 
 
 def make_dataset(data_dir, batch_size, seed, mirror=False, shuffle_buffer=10_000, repeat=True,
@@ -48,7 +47,7 @@ def make_dataset(data_dir, batch_size, seed, mirror=False, shuffle_buffer=10_000
     files = [os.path.join(data_dir, shard["file"]) for shard in metadata["shards"]]
     dataset = _read_records(files, pipelines, pipeline_id)
     if shuffle_buffer > 1:  # each pipeline shuffles with its own seed
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed + PIPELINE_SEED_STRIDE * pipeline_id,
+        dataset = dataset.shuffle(shuffle_buffer, seed=shuffle_seed(seed, pipeline_id),
                                   reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
@@ -84,8 +83,7 @@ def _decoder(metadata, seed, pipeline_id, mirror):
                                    expand_animations=False)
         image = tf.ensure_shape(image, [resolution, resolution, channels])
         if mirror:
-            key = tf.stack([tf.constant(seed, tf.int64), pipeline_id * (1 << 40) + index])  # unique per element
-            flip = tf.random.stateless_uniform([], seed=key) < 0.5
+            flip = tf.random.stateless_uniform([], seed=flip_key(seed, pipeline_id, index), alg=RNG_ALG) < 0.5
             image = tf.cond(flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
         image = tf.cast(image, tf.float32) / 127.5 - 1
         label = tf.one_hot(example["label"], label_size, dtype=tf.float32)

@@ -15,9 +15,11 @@ images in the name, so smaller runs are spelled the same way:
   2018), 16384 real and generated images (`swd2k` ...), ×1e3 per level from the
   image resolution down to 16 and their average; needs no pretrained network.
 
-Generated images use random noise and no truncation, as NVIDIA's metrics do.
+Generated images use random noise and no truncation, as NVIDIA's metrics do,
+quantized to uint8 as every image of the library (inference.to_uint8_tf).
 Dataset features are cached per (dataset, network file, image count) in the
-cache folder (default ~/.cache/stylegan2_tf/metrics, env STYLEGAN2_CACHE).
+metrics/ subfolder of the cache folder (files.cache_root: $STYLEGAN2_CACHE,
+else $XDG_CACHE_HOME/stylegan2_tf or ~/.cache/stylegan2_tf).
 """
 
 import dataclasses
@@ -34,12 +36,13 @@ from tqdm import tqdm
 
 from stylegan2_tf.data.pipeline import make_dataset
 from stylegan2_tf.data.records import FEATURES, read_metadata
-from stylegan2_tf.files import atomic_write
+from stylegan2_tf.files import atomic_write, cache_folder
+from stylegan2_tf.inference import to_uint8_tf
 from stylegan2_tf.metrics import feature_nets, kid, ppl, precision_recall, swd
 from stylegan2_tf.metrics.frechet import feature_statistics, frechet_distance
 from stylegan2_tf.network_io import float32_generator
 
-DEFAULT_CACHE = Path.home() / ".cache" / "stylegan2_tf" / "metrics"
+FEATURE_CACHE = "metrics"  # the subfolder of the cache folder that holds dataset features
 PR_MAX_REAL = 200_000  # stylegan2-ada's pr50k3_full: up to 200k dataset images
 SWD_DEFAULT_IMAGES = 16384  # as ProGAN reports it
 PPL_VARIANTS = {"ppl_zfull": ("z", "full", True), "ppl_wfull": ("w", "full", True),
@@ -112,6 +115,19 @@ def parse_metrics(text):
     return [parse_metric(name) for name in dict.fromkeys(names)]
 
 
+def write_metric_line(name, result, path=None, **fields):
+    """The JSON line (no newline) of one metric's result, in NVIDIA's fields: {"metric": name,
+    "results": result without "time_s", "total_time": result["time_s"], **fields}; appended
+    to the file `path` when given. scripts/metrics.py and the training loop write with it.
+    """
+    results = {key: value for key, value in result.items() if key != "time_s"}
+    line = json.dumps({"metric": name, "results": results, "total_time": result["time_s"], **fields})
+    if path is not None:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+    return line
+
+
 def check_weights(specs, paths):
     """Resolves the weights files `specs` need ({flag: path} overrides env) to {flag: path}.
 
@@ -140,7 +156,9 @@ class Evaluator:
         data_dir: a dataset folder from scripts/dataset_tool.py.
         weights: {"inception" | "vgg16" | "lpips": path}; missing entries come
             from the environment (see feature_nets).
-        cache_dir: where dataset features are cached (None: the default).
+        cache_dir: the cache folder (None: files.cache_root's default); dataset
+            features are kept in its metrics/ subfolder. ValueError
+            (files.OutputPathError) when it or the subfolder cannot be a folder.
         batch_size: images per generator / feature-network call.
         seed: seeds the latents, labels and projections of every metric.
         progress: show progress bars.
@@ -150,9 +168,7 @@ class Evaluator:
         self.data_dir = str(data_dir)
         self.metadata = read_metadata(self.data_dir)
         self.weights = dict(weights or {})
-        self.cache_dir = Path(cache_dir or os.environ.get("STYLEGAN2_CACHE") or DEFAULT_CACHE)
-        if self.cache_dir.exists() and not self.cache_dir.is_dir():
-            raise ValueError(f"the feature cache {self.cache_dir} exists and is not a folder")
+        self.feature_cache = cache_folder(cache_dir, FEATURE_CACHE)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.progress = progress
@@ -164,10 +180,12 @@ class Evaluator:
         self._check_generator(G)
         specs = [parse_metric(s) if isinstance(s, str) else s for s in specs]
         check_weights(specs, self.weights)
+        measure = {"fid": self._fid, "kid": self._kid, "pr": self._pr, "ppl": self._ppl,
+                   "swd": self._swd}
         results = {}
         for spec in specs:
             start = time.time()
-            values = getattr(self, f"_{spec.kind}")(G, spec)
+            values = measure[spec.kind](G, spec)
             results[spec.name] = {**values, "time_s": round(time.time() - start, 2)}
         return results
 
@@ -262,8 +280,8 @@ class Evaluator:
         content = self.metadata.get("checksum") or str(Path(self.data_dir).resolve())
         key = json.dumps([content, extractor.identity, count])
         name = Path(self.data_dir).resolve().name
-        cache = self.cache_dir / (f"{name}-{extractor.name}-{count}-"
-                                  f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy")
+        cache = self.feature_cache / (f"{name}-{extractor.name}-{count}-"
+                                      f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy")
         if cache.is_file():
             return np.load(cache)
         features = self._features(self.real_batches(count), extractor, count,
@@ -290,8 +308,8 @@ class Evaluator:
         dataset = make_dataset(self.data_dir, self.batch_size, self.seed, shuffle_buffer=0,
                                repeat=False).take(-(-count // self.batch_size))
         done = 0
-        for images, _ in dataset:
-            images = tf.cast(tf.round((images + 1) * 127.5), tf.uint8).numpy()[:count - done]
+        for images, _ in dataset:  # the pipeline's u / 127.5 - 1 back to u
+            images = to_uint8_tf(images).numpy()[:count - done]
             done += len(images)
             yield images
 
@@ -327,11 +345,10 @@ class Evaluator:
 
 
 def _draw_function(G):
-    """tf.function (z [N, z_dim], c [N, c_dim]) -> uint8 images of G, quantized as inference.to_uint8."""
+    """tf.function (z [N, z_dim], c [N, c_dim]) -> uint8 images of G (inference.to_uint8_tf)."""
     @tf.function(reduce_retracing=True)
     def draw(z, c):
-        images = G(z, c if G.c_dim else None, noise_mode="random")
-        return tf.cast(tf.clip_by_value(images * 127.5 + 128, 0, 255), tf.uint8)
+        return to_uint8_tf(G(z, c if G.c_dim else None, noise_mode="random"))
     return draw
 
 

@@ -14,7 +14,8 @@ or, failing that, an environment variable:
 - LPIPS (perceptual path length, projector): `net-lin_vgg_v0.1.pb`, LPIPS v0.1
   on VGG16 frozen for TensorFlow (http://rail.eecs.berkeley.edu/models/lpips/net-lin_vgg_v0.1.pb,
   from github.com/alexlee-gk/lpips-tensorflow), the distance NVIDIA's PPL uses.
-  Env STYLEGAN2_LPIPS.
+  Env STYLEGAN2_LPIPS. Images above 256 pixels are box-filtered down first
+  (`downsample_for_lpips`), by PPL and by the projector alike.
 
 Feature extractors take uint8 images [N, H, W, C] (C = 1 or 3; grayscale is
 repeated to RGB) and return float32 features [N, D].
@@ -54,7 +55,8 @@ LPIPS = WeightsFile(
     "http://rail.eecs.berkeley.edu/models/lpips/net-lin_vgg_v0.1.pb")
 
 INCEPTION_INPUT, INCEPTION_OUTPUT = "ExpandDims:0", "pool_3:0"
-LPIPS_INPUTS, LPIPS_SIZE_LIMIT = ("0:0", "1:0"), 256
+LPIPS_INPUTS = ("0:0", "1:0")
+LPIPS_SIZE_LIMIT = 256  # larger images are box-filtered before LPIPS (downsample_for_lpips)
 VGG16_SIZE = 224
 
 
@@ -254,6 +256,28 @@ def load_lpips(path=None):
         return tf.reshape(result, [-1])
 
     return distance
+
+
+def lpips_factor(size):
+    """The box filter's factor for images of side `size`: size // 256 when that is 2 or more, else 1."""
+    return max(1, size // LPIPS_SIZE_LIMIT)
+
+
+def downsample_for_lpips(images):
+    """NVIDIA's rule before LPIPS (PPL and the projector): images [N, H, W, C] larger than 256
+    are box-filtered (averaged) by `lpips_factor(H)` in both directions; others are returned
+    as they are. VGG-based LPIPS was made for about 224 pixels.
+
+    H and W are static multiples of the factor (powers of two in practice: 1024 -> 256,
+    and 512 -> 256 for PPL's 1024-pixel images cropped to the face).
+    """
+    height = images.shape[1]
+    factor = 1 if height is None else lpips_factor(height)
+    if factor == 1:
+        return images
+    width, channels = images.shape[2], images.shape[3]
+    images = tf.reshape(images, [-1, height // factor, factor, width // factor, factor, channels])
+    return tf.reduce_mean(images, axis=[2, 4])  # [N, H / factor, W / factor, C]
 
 
 def _last_op_output(graph_def):

@@ -10,6 +10,8 @@ ada's ppl2_wend), 50k samples, epsilon 1e-4, LPIPS (VGG16) as the distance.
 import numpy as np
 import tensorflow as tf
 
+from stylegan2_tf.metrics.feature_nets import downsample_for_lpips
+
 SPACES = ("z", "w")
 SAMPLINGS = ("end", "full")
 
@@ -33,19 +35,15 @@ def prepare_for_distance(images, crop=False):
     """What the reference does to both endpoints before LPIPS: float32 [N, R, R, C] -> [N, S, S, 3 or C].
 
     1. crop=True keeps rows [3R/8, 7R/8) and columns [R/4, 3R/4) (the face in FFHQ).
-    2. An image larger than 256 is box-filtered by factor = size // 256 (as NVlabs/stylegan2,
-       from the size after the crop).
+    2. An image larger than 256 is box-filtered by factor = size // 256 (feature_nets.
+       downsample_for_lpips, as NVlabs/stylegan2; the size after the crop).
     3. A single channel is repeated to three.
     """
     images = tf.convert_to_tensor(images, tf.float32)
     if crop:
         c = images.shape[1] // 8
         images = images[:, c * 3:c * 7, c * 2:c * 6, :]
-    factor = images.shape[1] // 256
-    if factor > 1:
-        n, h, w, channels = tf.shape(images)[0], images.shape[1], images.shape[2], images.shape[3]
-        images = tf.reshape(images, [n, h // factor, factor, w // factor, factor, channels])
-        images = tf.reduce_mean(images, axis=[2, 4])  # [N, h / factor, w / factor, C]
+    images = downsample_for_lpips(images)
     if images.shape[3] == 1:
         images = tf.tile(images, [1, 1, 1, 3])
     return images

@@ -13,29 +13,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from stylegan2_tf.networks.generator import (
-    ARCHITECTURES,
-    MappingNetwork,
-    channels_at,
-    check_resolution,
-)
 from stylegan2_tf.networks.layers import (
     DEFAULT_RESAMPLE_FILTER,
     EqualizedConv2D,
     EqualizedDense,
+    MappingNetwork,
+    channels_at,
+    check_architecture,
+    check_conditioning,
     check_positive_int,
+    check_resolution,
     serializable,
 )
 from stylegan2_tf.ops import downsample2d, setup_filter
-
-CONDITIONING_MODES = ("ada", "official")
-
-
-def _check_architecture(architecture, where):
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"{where}: architecture must be one of {ARCHITECTURES}. "
-                         f"Received: architecture={architecture!r}")
-    return architecture
 
 
 @serializable
@@ -125,7 +115,7 @@ class DiscriminatorBlock(keras.layers.Layer):
         if self.resolution < 2 or self.resolution % 2:
             raise ValueError(f"{name}: resolution must be even. Received: resolution={resolution}")
         self.img_channels = check_positive_int(img_channels, "img_channels", name)
-        self.architecture = _check_architecture(architecture, name)
+        self.architecture = check_architecture(architecture, name)
         self.activation = activation
         self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
         self.use_fp16 = bool(use_fp16)
@@ -218,15 +208,12 @@ class DiscriminatorEpilogue(keras.layers.Layer):
             raise ValueError(f"{name}: cmap_dim must be >= 0. Received: cmap_dim={cmap_dim}")
         self.resolution = check_positive_int(resolution, "resolution", name)
         self.img_channels = check_positive_int(img_channels, "img_channels", name)
-        self.architecture = _check_architecture(architecture, name)
+        self.architecture = check_architecture(architecture, name)
         self.mbstd_group_size = None if mbstd_group_size is None else int(mbstd_group_size)
         self.mbstd_num_channels = int(mbstd_num_channels)
         self.activation = activation
         self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
-        if conditioning not in CONDITIONING_MODES:
-            raise ValueError(f"{name}: conditioning must be one of {CONDITIONING_MODES}. "
-                             f"Received: conditioning={conditioning!r}")
-        self.conditioning = conditioning
+        self.conditioning = check_conditioning(conditioning, name)
         policy = self.dtype_policy
         self.fromrgb = None
         if architecture == "skip":
@@ -290,7 +277,7 @@ class Discriminator(keras.Model):
     official fmap_base rule with channel_base = 2 * fmap_base). The
     `num_fp16_res` highest resolutions compute in float16.
 
-    conditioning (c_dim > 0):
+    conditioning (c_dim > 0; the generator's word and values, layers.CONDITIONINGS):
       "ada": stylegan2-ada. c goes through `mapping` (a MappingNetwork with
         z_dim=0: `embed`, 2nd-moment normalization, then mapping_kwargs
         ["num_layers"] lrelu layers) into cmap [N, cmap_dim] (default: the 4x4
@@ -314,7 +301,7 @@ class Discriminator(keras.Model):
             raise ValueError(f"Discriminator: c_dim must be >= 0. Received: c_dim={c_dim}")
         self.img_resolution = check_resolution(img_resolution, "Discriminator")
         self.img_channels = check_positive_int(img_channels, "img_channels", "Discriminator")
-        self.architecture = _check_architecture(architecture, "Discriminator")
+        self.architecture = check_architecture(architecture, "Discriminator")
         self.channel_base = int(channel_base)
         self.channel_max = int(channel_max)
         self.num_fp16_res = int(num_fp16_res)
@@ -322,10 +309,7 @@ class Discriminator(keras.Model):
         self.cmap_dim = None if cmap_dim is None else int(cmap_dim)
         self.mbstd_group_size = None if mbstd_group_size is None else int(mbstd_group_size)
         self.mbstd_num_channels = int(mbstd_num_channels)
-        if conditioning not in CONDITIONING_MODES:
-            raise ValueError(f"Discriminator: conditioning must be one of {CONDITIONING_MODES}. "
-                             f"Received: conditioning={conditioning!r}")
-        self.conditioning = conditioning
+        self.conditioning = check_conditioning(conditioning, "Discriminator")
         self.mapping_kwargs = dict(mapping_kwargs or {})
         self.resample_filter = tuple(float(v) for v in resample_filter)
 

@@ -1,4 +1,4 @@
-"""StyleGAN2 generator: mapping network, modulated convolutions, synthesis network.
+"""StyleGAN2 generator: modulated convolutions, synthesis network, mapping + synthesis.
 
 Karras et al. 2020 (arXiv 1912.04958), sec. 2.2 (weight demodulation) and 4.1
 (skip / residual architectures); semantics of the official NVlabs/stylegan2 and
@@ -12,145 +12,27 @@ import numpy as np
 import tensorflow as tf
 
 from stylegan2_tf.networks.layers import (
+    ARCHITECTURES,
     DEFAULT_RESAMPLE_FILTER,
     EqualizedConv2D,
     EqualizedDense,
+    MappingNetwork,
+    channels_at,
+    check_architecture,
     check_positive_int,
+    check_resolution,
     conv2d_resample,
     serializable,
 )
 from stylegan2_tf.ops import bias_act, setup_filter, upsample2d
+from stylegan2_tf.seed_keys import RNG_ALG, layer_noise_key
 
 NOISE_MODES = ("random", "const", "none")
-RNG_ALG = "philox"  # stateless draws: the same numbers on CPU, GPU and under XLA
-ARCHITECTURES = ("orig", "skip", "resnet")
-
-
-def normalize_2nd_moment(x, eps=1e-8):
-    """x / sqrt(mean(x^2)) over the last axis (the official pixel norm of latents)."""
-    return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + eps)
-
-
-def check_resolution(img_resolution, where):
-    resolution = int(img_resolution)
-    if resolution < 4 or resolution & (resolution - 1):
-        raise ValueError(f"{where}: img_resolution must be a power of two >= 4. "
-                         f"Received: img_resolution={img_resolution!r}")
-    return resolution
-
-
-def channels_at(res, channel_base, channel_max):
-    """Feature maps at resolution `res`: min(channel_base // res, channel_max).
-
-    Equals the official nf() rule with channel_base = 2 * fmap_base.
-    """
-    return int(min(channel_base // res, channel_max))
-
-
-@serializable
-class MappingNetwork(keras.layers.Layer):
-    """z (and class label c) -> w, broadcast to `num_ws` copies; tracks the average w.
-
-    Inputs: z [N, z_dim] (or None when z_dim == 0), c [N, c_dim] (or None).
-    Output: w [N, num_ws, w_dim], or [N, w_dim] when num_ws is None.
-
-    label_mode: "embed" (stylegan2-ada: z and a learned embedding of c are
-        normalized separately, then concatenated) or "concat" (official TF1
-        StyleGAN2: c @ weight is concatenated to z, then the whole is normalized).
-    """
-
-    def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=8, layer_features=None,
-                 activation="lrelu", lr_multiplier=0.01, w_avg_beta=0.995, label_mode="embed", **kwargs):
-        super().__init__(**kwargs)
-        self.z_dim, self.c_dim = int(z_dim), int(c_dim)
-        self.w_dim = check_positive_int(w_dim, "w_dim", "MappingNetwork")
-        self.num_ws = None if num_ws is None else int(num_ws)
-        self.num_layers = int(num_layers)
-        if self.num_layers < 0 or (self.num_layers == 0 and self.z_dim > 0):
-            raise ValueError("MappingNetwork: num_layers must be >= 1 (>= 0 without z, as the "
-                             f"label embedding of a discriminator). Received: {num_layers!r}")
-        self.layer_features = self.w_dim if layer_features is None else int(layer_features)
-        self.activation = activation
-        self.lr_multiplier = float(lr_multiplier)
-        self.w_avg_beta = None if w_avg_beta is None else float(w_avg_beta)
-        if label_mode not in ("embed", "concat"):
-            raise ValueError(f"MappingNetwork: label_mode must be 'embed' or 'concat'. "
-                             f"Received: label_mode={label_mode!r}")
-        self.label_mode = label_mode
-        if self.c_dim > 0 and label_mode == "embed":
-            self.embed = EqualizedDense(self.w_dim, name="embed", dtype=self.dtype_policy)
-        # Attributes, not a list: tf.train.Checkpoint does not look into Keras' lists.
-        for i in range(self.num_layers):
-            setattr(self, f"fc{i}", EqualizedDense(
-                self.w_dim if i == self.num_layers - 1 else self.layer_features,
-                activation=activation, lr_multiplier=self.lr_multiplier, name=f"fc{i}", dtype=self.dtype_policy))
-
-    @property
-    def fcs(self):
-        """The fully connected layers fc0, fc1, ... in order."""
-        return [getattr(self, f"fc{i}") for i in range(self.num_layers)]
-
-    def build(self, z_shape=None, c_shape=None):
-        features = self.z_dim
-        if self.c_dim > 0:
-            features += self.z_dim if self.label_mode == "concat" else self.w_dim
-        if self.c_dim > 0 and self.label_mode == "embed":
-            self.embed.build((None, self.c_dim))
-        for fc in self.fcs:
-            fc.build((None, features))
-            features = fc.units
-        if self.c_dim > 0 and self.label_mode == "concat":
-            # Official TF1 "LabelConcat/weight" [c_dim, z_dim], unscaled.
-            self.label_weight = self.add_weight(
-                name="label_weight", shape=(self.c_dim, self.z_dim),
-                initializer=keras.initializers.RandomNormal(0.0, 1.0))
-        if self.w_avg_beta is not None:
-            # Updated by every replica during training: their mean is kept.
-            self.w_avg = self.add_weight(name="w_avg", shape=(self.w_dim,), initializer="zeros",
-                                         trainable=False, aggregation="mean")
-
-    def call(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, update_w_avg=False):
-        parts = []
-        if self.z_dim > 0:
-            z = tf.cast(z, self.compute_dtype)
-            if self.label_mode == "concat" and self.c_dim > 0:
-                y = tf.matmul(tf.cast(c, z.dtype), tf.cast(self.label_weight, z.dtype))
-                parts.append(normalize_2nd_moment(tf.concat([z, y], axis=1)))
-            else:
-                parts.append(normalize_2nd_moment(z))
-        if self.c_dim > 0 and self.label_mode == "embed":
-            parts.append(normalize_2nd_moment(self.embed(tf.cast(c, self.compute_dtype))))
-        x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
-        for fc in self.fcs:
-            x = fc(x)
-        if update_w_avg and self.w_avg_beta is not None:
-            batch_mean = tf.reduce_mean(tf.cast(x, tf.float32), axis=0)
-            self.w_avg.assign(batch_mean + (self.w_avg - batch_mean) * self.w_avg_beta)
-        if self.num_ws is not None:
-            x = tf.tile(x[:, tf.newaxis, :], [1, self.num_ws, 1])
-        return self.truncate(x, truncation_psi, truncation_cutoff)
-
-    def truncate(self, w, truncation_psi=1.0, truncation_cutoff=None):
-        """w <- lerp(w_avg, w, psi) for the first `truncation_cutoff` ws (all when None)."""
-        if isinstance(truncation_psi, (int, float)) and truncation_psi == 1:
-            return w
-        if self.w_avg_beta is None:
-            raise ValueError("MappingNetwork: truncation needs w_avg (w_avg_beta is None)")
-        w_avg = tf.cast(self.w_avg, w.dtype)
-        psi = tf.cast(truncation_psi, w.dtype)
-        truncated = w_avg + (w - w_avg) * psi
-        if self.num_ws is None or truncation_cutoff is None:
-            return truncated
-        keep = tf.range(self.num_ws) < truncation_cutoff  # [num_ws]
-        return tf.where(keep[tf.newaxis, :, tf.newaxis], truncated, w)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim, num_ws=self.num_ws,
-                      num_layers=self.num_layers, layer_features=self.layer_features,
-                      activation=self.activation, lr_multiplier=self.lr_multiplier,
-                      w_avg_beta=self.w_avg_beta, label_mode=self.label_mode)
-        return config
+# Public names; MappingNetwork, ARCHITECTURES and channels_at live in networks.layers, RNG_ALG in
+# seed_keys, and are importable from here too.
+__all__ = ["ARCHITECTURES", "NOISE_MODES", "RNG_ALG", "Generator", "MappingNetwork", "ModulatedConv2D",
+           "SynthesisBlock", "SynthesisLayer", "SynthesisNetwork", "ToRGB", "channels_at",
+           "modulated_conv2d"]
 
 
 def modulated_conv2d(x, weight, styles, f, demodulate=True, up=1, fused=True):
@@ -303,7 +185,7 @@ class SynthesisLayer(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
     def call(self, x, w, noise_mode="random", fused_modconv=None, noise_seed=None):
-        """noise_seed: optional int32 [2]; "random" noise is then drawn statelessly from it."""
+        """noise_seed: optional int32 or int64 [2]; "random" noise is then drawn statelessly from it."""
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}. Received: {noise_mode!r}")
         x = self.conv(x, w, fused_modconv=fused_modconv)
@@ -313,9 +195,9 @@ class SynthesisLayer(keras.layers.Layer):
                 noise_shape = [shape[0], shape[1], shape[2], 1]
                 if noise_seed is None:
                     noise = tf.random.normal(noise_shape, dtype=x.dtype)
-                else:  # a different stream per layer: offset by resolution and position
-                    layer_seed = noise_seed + [0, self.resolution * 2 + self.up]
-                    noise = tf.cast(tf.random.stateless_normal(noise_shape, layer_seed, alg=RNG_ALG), x.dtype)
+                else:  # a different stream per layer (seed_keys.layer_noise_key)
+                    layer_key = layer_noise_key(noise_seed, self.resolution, self.up)
+                    noise = tf.cast(tf.random.stateless_normal(noise_shape, layer_key, alg=RNG_ALG), x.dtype)
             else:
                 noise = tf.cast(self.noise_const, x.dtype)
             x = x + noise * tf.cast(self.noise_strength, x.dtype)
@@ -384,9 +266,7 @@ class SynthesisBlock(keras.layers.Layer):
                  architecture="skip", conv_clamp=None, use_fp16=False, fused_modconv=False,
                  resample_filter=DEFAULT_RESAMPLE_FILTER, **kwargs):
         super().__init__(**kwargs)
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}. "
-                             f"Received: architecture={architecture!r}")
+        check_architecture(architecture, "SynthesisBlock")
         self.in_channels = int(in_channels)
         self.out_channels = check_positive_int(out_channels, "out_channels", "SynthesisBlock")
         self.w_dim = int(w_dim)
@@ -498,9 +378,7 @@ class SynthesisNetwork(keras.layers.Layer):
         self.w_dim = check_positive_int(w_dim, "w_dim", "SynthesisNetwork")
         self.img_resolution = check_resolution(img_resolution, "SynthesisNetwork")
         self.img_channels = check_positive_int(img_channels, "img_channels", "SynthesisNetwork")
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}. "
-                             f"Received: architecture={architecture!r}")
+        check_architecture(architecture, "SynthesisNetwork")
         self.architecture = architecture
         self.channel_base = int(channel_base)
         self.channel_max = int(channel_max)
@@ -536,7 +414,7 @@ class SynthesisNetwork(keras.layers.Layer):
             block.build()
 
     def call(self, ws, noise_mode="random", fused_modconv=None, noise_seed=None):
-        """noise_seed: optional int32 [2] making "random" noise a function of the seed."""
+        """noise_seed: optional int32 or int64 [2] making "random" noise a function of the seed."""
         ws = tf.convert_to_tensor(ws)
         if ws.shape.rank != 3 or (ws.shape[1] is not None and ws.shape[1] != self.num_ws) or (
                 ws.shape[2] is not None and ws.shape[2] != self.w_dim):

@@ -341,7 +341,7 @@ def generator_from_module(module, force_fp32=False, where="G"):
     synthesis_kw.finish()
 
     G = _construct(Generator, where, z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=resolution,
-                   img_channels=img_channels, mapping_kwargs={**mapping, "label_mode": "embed"},
+                   img_channels=img_channels, mapping_kwargs={**mapping, "conditioning": "ada"},
                    synthesis_kwargs=synthesis)
     log2 = int(np.log2(resolution))
     fp16_from = 2 ** max(log2 + 1 - num_fp16_res, 3)

@@ -15,6 +15,7 @@ import numpy as np
 
 from stylegan2_tf.networks.discriminator import Discriminator
 from stylegan2_tf.networks.generator import Generator
+from stylegan2_tf.networks.presets import from_tf1_names
 from stylegan2_tf.official.pickle_reader import OfficialPickleError, read_official_pickle
 
 # Official keyword arguments that do not change the network's weights or outputs here.
@@ -92,7 +93,7 @@ def _noise_index(res, conv):
     return int(np.log2(res)) * 2 - (5 if conv == "conv0" else 4)
 
 
-def _generator_table(variables):
+def _generator_table():
     """[(regex over our paths, fn(match) -> (official name, transform or None))]."""
     conv_names = {"conv0": "Conv0_up", "conv1": "Conv1"}
 
@@ -168,29 +169,34 @@ def generator_from_state(state, force_fp32=False):
     architecture = kwarg("architecture", "skip")
     if _rename_lod_layers(variables, "synthesis/", "ToRGB", resolution):
         architecture = "orig"
-    label_mode = "concat" if "mapping/LabelConcat/weight" in variables else "embed"
+    # LabelConcat: NVlabs/stylegan2's conditioning; LabelEmbed: stylegan2-ada's.
+    conditioning = "official" if "mapping/LabelConcat/weight" in variables else "ada"
     w_avg_beta = kwarg("w_avg_beta", kwarg("dlatent_avg_beta", 0.995))
     kwarg("label_fmaps")  # the embedding width of stylegan2-ada: w_dim unless given
     if state.static_kwargs.get("label_fmaps") not in (None, kwarg("dlatent_size", 512)):
         raise OfficialPickleError(f"{where}: label_fmaps != dlatent_size is not supported")
+    size = from_tf1_names(fmap_base=int(kwarg("fmap_base", 16 << 10)), fmap_max=int(kwarg("fmap_max", 512)),
+                          latent_size=int(kwarg("latent_size", 512)),
+                          dlatent_size=int(kwarg("dlatent_size", 512)),
+                          mapping_layers=int(kwarg("mapping_layers", 8)))
     G = Generator(
-        z_dim=int(kwarg("latent_size", 512)),
+        z_dim=size["z_dim"],
         c_dim=int(kwarg("label_size", 0)),
-        w_dim=int(kwarg("dlatent_size", 512)),
+        w_dim=size["w_dim"],
         img_resolution=resolution,
         img_channels=int(kwarg("num_channels", 3)),
         mapping_kwargs={
-            "num_layers": int(kwarg("mapping_layers", 8)),
+            "num_layers": size["mapping_layers"],
             "layer_features": kwarg("mapping_fmaps", None),
             "activation": kwarg("mapping_nonlinearity", "lrelu"),
             "lr_multiplier": float(kwarg("mapping_lrmul", 0.01)),
             "w_avg_beta": float(w_avg_beta),
-            "label_mode": label_mode,
+            "conditioning": conditioning,
         },
         synthesis_kwargs={
             "architecture": architecture,
-            "channel_base": int(kwarg("fmap_base", 16 << 10)) * 2,
-            "channel_max": int(kwarg("fmap_max", 512)),
+            "channel_base": size["channel_base"],
+            "channel_max": size["channel_max"],
             "num_fp16_res": int(kwarg("num_fp16_res", 0)) * (not force_fp32),
             "conv_clamp": kwarg("conv_clamp", None),
             "resample_filter": list(kwarg("resample_kernel", [1, 3, 3, 1])),
@@ -199,7 +205,7 @@ def generator_from_state(state, force_fp32=False):
     _require_defaults(kwarg, where, state, {"fmap_decay": 1.0, "fmap_min": 1, "use_noise": True,
                                             "nonlinearity": "lrelu", "normalize_latents": True})
     check()
-    _fill(G, variables, _generator_table(variables), where)
+    _fill(G, variables, _generator_table(), where)
     return G
 
 
@@ -239,8 +245,7 @@ def discriminator_from_state(state, force_fp32=False):
     c_dim = int(kwarg("label_size", 0))
     settings = {
         "architecture": architecture,
-        "channel_base": int(kwarg("fmap_base", 16 << 10)) * 2,
-        "channel_max": int(kwarg("fmap_max", 512)),
+        **from_tf1_names(fmap_base=int(kwarg("fmap_base", 16 << 10)), fmap_max=int(kwarg("fmap_max", 512))),
         "num_fp16_res": int(kwarg("num_fp16_res", 0)) * (not force_fp32),
         "conv_clamp": kwarg("conv_clamp", None),
         "mbstd_group_size": group,

@@ -1,38 +1,43 @@
-"""Checks that a run's saved networks fit what this start of the run asks for.
+"""Checks that the networks a start of a run continues fit what this start asks for.
 
 A run folder fixes its networks when it starts (networks.json and the
 checkpoints); a later start with other size flags or another dataset must be
 refused with the differences, not train the old networks or fail inside TF.
+Settings are compared as NetworkSettings and named as the flags of
+scripts/train.py (the official TF1 names, through presets.to_tf1_names).
 """
 
-# Network settings a start can ask for: flag -> (value of built networks G, D; of a Preset).
-SETTINGS = {
-    "fmap_base": (lambda G, D: G.synthesis.channel_base // 2, lambda p: p.channel_base // 2),
-    "fmap_max": (lambda G, D: G.synthesis.channel_max, lambda p: p.channel_max),
-    "latent_size": (lambda G, D: G.z_dim, lambda p: p.z_dim),
-    "mapping_layers": (lambda G, D: G.mapping.num_layers, lambda p: p.mapping_layers),
-    "mixed_precision": (lambda G, D: G.synthesis.num_fp16_res > 0, lambda p: p.num_fp16_res > 0),
-    "G architecture": (lambda G, D: G.synthesis.architecture, lambda p: p.g_architecture),
-    "D architecture": (lambda G, D: D.architecture, lambda p: p.d_architecture),
-}
+import dataclasses
+
+from stylegan2_tf.networks.presets import DEFAULT_PRESET, to_tf1_names
+
+# Settings compared, as flag names: the size flags of RunOptions first, then the
+# settings only a preset (--cfg) asks for.
 OVERRIDE_FLAGS = ("fmap_base", "fmap_max", "latent_size", "mapping_layers", "mixed_precision")
+SETTINGS = (*OVERRIDE_FLAGS, "G architecture", "D architecture")
 
 
-def check_same_settings(G, D, preset, options, source):
-    """Raises ValueError naming each setting that `options` asks for and G, D do not have.
+def flag_values(settings):
+    """{flag: value} of a NetworkSettings, in the names and units of SETTINGS."""
+    return {**to_tf1_names(**dataclasses.asdict(settings)),
+            "mixed_precision": settings.num_fp16_res > 0,
+            "G architecture": settings.g_architecture, "D architecture": settings.d_architecture}
 
-    Compared: the size flags given explicitly (not None in `options`), and with a
-    --cfg other than "auto" every network setting of that preset.
+
+def check_same_settings(saved, requested, options, source, whole_preset=True, held_in="the run"):
+    """Raises ValueError naming each setting that `options` ask for and the networks lack.
+
+    saved: the NetworkSettings of the networks `source` (a description, "the run ...")
+    holds; requested: those `options` (RunOptions) resolve to. Compared: the size flags
+    given explicitly (not None in `options`), and, with `whole_preset` and a --cfg other
+    than "auto", every setting of SETTINGS. held_in: what holds the networks, in the message.
     """
     given = [flag for flag in OVERRIDE_FLAGS if getattr(options, flag) is not None]
-    asked = list(SETTINGS) if options.cfg != "auto" else given
-    differences = []
-    for flag in asked:
-        saved, requested = SETTINGS[flag]
-        old, new = saved(G, D), requested(preset)
-        if old != new:
-            by = f"--{flag}" if flag in given else f"--cfg={options.cfg}"
-            differences.append(f"{flag} is {old} in the run, {by} asks for {new}")
+    asked = SETTINGS if whole_preset and options.cfg != DEFAULT_PRESET else given
+    old, new = flag_values(saved), flag_values(requested)
+    differences = [f"{flag} is {old[flag]} in {held_in}, "
+                   f"{f'--{flag}' if flag in given else f'--cfg={options.cfg}'} asks for {new[flag]}"
+                   for flag in asked if old[flag] != new[flag]]
     if differences:
         raise ValueError(f"{source} holds networks with other settings: {'; '.join(differences)}. "
                          "Drop those flags to continue that run, or start a new run in another "

@@ -10,7 +10,7 @@ by the global batch, so replicas add up to the mean.
 
 import tensorflow as tf
 
-from stylegan2_tf.networks.generator import RNG_ALG
+from stylegan2_tf.seed_keys import RNG_ALG, mixing_keys, path_length_keys
 
 
 def mixed_ws(G, z, c, seed, style_mixing_prob=0.0):
@@ -21,12 +21,12 @@ def mixed_ws(G, z, c, seed, style_mixing_prob=0.0):
 
     With probability style_mixing_prob, the ws from a random cutoff in
     [1, num_ws) on come from a second latent (official style mixing); the
-    draws are a function of `seed` (int32 [2]).
+    draws are a function of the key `seed` (seed_keys.mixing_keys).
     """
     ws = G.mapping(z, c, update_w_avg=True)
     if style_mixing_prob > 0:
         num_ws = G.num_ws
-        cutoff_seed, mix_seed, z_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3, alg=RNG_ALG))
+        cutoff_seed, mix_seed, z_seed = mixing_keys(seed)
         cutoff = tf.random.stateless_uniform([], cutoff_seed, 1, num_ws, dtype=tf.int32, alg=RNG_ALG)
         mix = tf.random.stateless_uniform([], mix_seed, alg=RNG_ALG) < style_mixing_prob
         cutoff = tf.where(mix, cutoff, num_ws)
@@ -65,9 +65,9 @@ def path_length_penalty(G, ws, pl_mean, pl_weight, pl_decay, seed):
     a = lerp(pl_mean, mean(length), pl_decay). As in both references, the
     gradient flows through a (only the stored copy is detached): the caller
     stores the returned mean (the official pl_mean_var) without gradient.
-    Noise is a function of `seed` (int32 [2]).
+    Noise is a function of the key `seed` (seed_keys.path_length_keys).
     """
-    noise_seed, projection_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2, alg=RNG_ALG))
+    noise_seed, projection_seed = path_length_keys(seed)
     with tf.GradientTape() as tape:
         tape.watch(ws)
         images = G.synthesis(ws, noise_mode="random", noise_seed=noise_seed)

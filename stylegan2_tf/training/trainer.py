@@ -10,7 +10,8 @@ summed per replica and divided by the global batch, so gradients all-reduce to
 the batch mean. A phase whose gradients are not finite on any replica is not
 applied and is counted in `skipped_steps`. Every random draw (style mixing,
 synthesis noise, path-length projections) is stateless, keyed by (seed,
-step, phase, replica), so a resumed run continues exactly as an uninterrupted one.
+step, phase, replica) as stylegan2_tf.seed_keys lays out, so a resumed run
+continues exactly as an uninterrupted one.
 """
 
 import dataclasses
@@ -19,17 +20,20 @@ import keras
 import tensorflow as tf
 
 from stylegan2_tf.ops.native import current_impl, impl_under_xla, use_impl
+from stylegan2_tf.seed_keys import PHASES, phase_key
 from stylegan2_tf.training import loss as losses
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """Hyperparameters of the loss, the lazy regularization, Adam and the G EMA.
+    """Hyperparameters of the loss, the lazy regularization, Adam and the G EMA: the one home
+    of their defaults (the paper's; presets and flags give values, not defaults).
 
     batch: global minibatch (images per iteration over all replicas).
     r1_gamma: R1 weight; pl_weight, pl_decay, pl_batch_shrink: path-length penalty.
     ema_kimg: G EMA half-life in thousands of images; ema_rampup: None, or the
         fraction of images seen that the half-life may not exceed.
+    seed: every random draw of training is a function of it (stylegan2_tf.seed_keys).
     xla: compile each phase with XLA (jit_compile); the phases then trace with the
         reference ops, which XLA can compile (impl "custom" is refused).
     """
@@ -105,7 +109,7 @@ class Trainer:
         # tf.function around strategy.run (not inside it: apply_gradients all-reduces).
         self._phases = {name: tf.function(self._distributed(getattr(self, f"_{name}_replica")),
                                           jit_compile=config.xla)
-                        for name in ("g_main", "g_reg", "d_main", "d_reg")}
+                        for name in PHASES}
         self._ema = tf.function(self._update_ema)
 
     def checkpoint_items(self):
@@ -153,11 +157,10 @@ class Trainer:
 
     # Phases, in replica context. Each returns this replica's share of the loss.
 
-    def _phase_seed(self, phase_index, part=0):
-        """int32 [2] seed of a phase of this step on this replica."""
+    def _phase_key(self, phase, part=0):
+        """The key of `part` of `phase` at this step on this replica (seed_keys.phase_key)."""
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        return tf.stack([tf.cast(self.config.seed + 1_000_003 * replica, tf.int32),
-                         tf.cast(self.step * 16 + phase_index * 4 + part, tf.int32)])
+        return phase_key(self.config.seed, self.step, phase, replica, part)
 
     def _fake_inputs(self, z, real_c, shrink=1):
         """The first 1/shrink of z, and labels for the fakes: the real labels, rolled by one."""
@@ -171,8 +174,8 @@ class Trainer:
     def _g_main_replica(self, real_images, real_c, z):
         z, c = self._fake_inputs(z, real_c)
         with tf.GradientTape() as tape:
-            ws = losses.mixed_ws(self.G, z, c, self._phase_seed(0), self.config.style_mixing_prob)
-            images = self.G.synthesis(ws, noise_mode="random", noise_seed=self._phase_seed(0, 1))
+            ws = losses.mixed_ws(self.G, z, c, self._phase_key("g_main"), self.config.style_mixing_prob)
+            images = self.G.synthesis(ws, noise_mode="random", noise_seed=self._phase_key("g_main", 1))
             loss = tf.reduce_sum(losses.g_main_loss(self.D, images, c)) / self.config.batch
         self._apply(tape, loss, self.G, self.G_opt)
         return loss
@@ -180,10 +183,10 @@ class Trainer:
     def _g_reg_replica(self, real_images, real_c, z):
         z, c = self._fake_inputs(z, real_c, self.config.pl_batch_shrink)
         with tf.GradientTape() as tape:
-            ws = losses.mixed_ws(self.G, z, c, self._phase_seed(1), self.config.style_mixing_prob)
+            ws = losses.mixed_ws(self.G, z, c, self._phase_key("g_reg"), self.config.style_mixing_prob)
             penalty, new_mean = losses.path_length_penalty(
                 self.G, ws, self.pl_mean, self.config.pl_weight, self.config.pl_decay,
-                self._phase_seed(1, 1))
+                self._phase_key("g_reg", 1))
             batch = self.config.batch // self.config.pl_batch_shrink
             loss = tf.reduce_sum(penalty) / batch * self.config.g_reg_interval
         self.pl_mean.assign(new_mean)
@@ -192,9 +195,9 @@ class Trainer:
 
     def _d_main_replica(self, real_images, real_c, z):
         z, c = self._fake_inputs(z, real_c)
-        ws = losses.mixed_ws(self.G, z, c, self._phase_seed(2), self.config.style_mixing_prob)
+        ws = losses.mixed_ws(self.G, z, c, self._phase_key("d_main"), self.config.style_mixing_prob)
         fake_images = tf.stop_gradient(
-            self.G.synthesis(ws, noise_mode="random", noise_seed=self._phase_seed(2, 1)))
+            self.G.synthesis(ws, noise_mode="random", noise_seed=self._phase_key("d_main", 1)))
         with tf.GradientTape() as tape:
             per_sample = losses.d_main_loss(self.D, real_images, fake_images,
                                             self._labels(real_c), c)

@@ -1,6 +1,6 @@
 """The metric runner: names, weights checks, dataset features and their cache, FID end to end.
 
-A stand-in Inception graph file (tests/metrics/standins.py) goes through the
+A stand-in Inception graph file (tests/standins.py) goes through the
 same loading path as the real one; stub generators make the expected values exact.
 """
 
@@ -140,7 +140,7 @@ def test_dataset_features_are_the_images_features_and_are_cached(dataset, incept
     features = evaluator.dataset_features(extractor)
     np.testing.assert_allclose(features, inception_standin_features(images), atol=1e-5)
     np.testing.assert_allclose(evaluator.dataset_features(extractor, max_items=7), features[:7])
-    assert len(list(tmp_path.glob("*.npy"))) == 2
+    assert len(list((tmp_path / "metrics").glob("*.npy"))) == 2  # the cache's metrics/ subfolder
 
     def no_reading(count):
         raise AssertionError("the cached features should have been used")

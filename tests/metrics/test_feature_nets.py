@@ -76,3 +76,31 @@ def test_lpips_standin_distance_and_gradient(tmp_path):
     grad = tape.gradient(total, a_var).numpy()
     np.testing.assert_allclose(grad, 2 * np.array([1.0, 2.0, 3.0]) * (a - b) / (4 * 5 * 3),
                                rtol=1e-4)
+
+
+@pytest.mark.parametrize("size,factor", [(8, 1), (256, 1), (384, 1), (511, 1), (512, 2), (1024, 4)])
+def test_lpips_factor_is_nvidias_size_rule(size, factor):
+    assert feature_nets.lpips_factor(size) == factor  # size // 256 when it is 2 or more
+
+
+def test_images_above_256_are_box_filtered_before_lpips():
+    images = np.random.default_rng(0).standard_normal([2, 512, 512, 3]).astype(np.float32)
+    small = feature_nets.downsample_for_lpips(images).numpy()
+    np.testing.assert_allclose(small, images.reshape(2, 256, 2, 256, 2, 3).mean(axis=(2, 4)),
+                               atol=1e-6)
+    np.testing.assert_array_equal(feature_nets.downsample_for_lpips(images[:, :256, :256]),
+                                  images[:, :256, :256])
+    wide = images[:, :, :256]  # the factor comes from the height; both axes are filtered by it
+    np.testing.assert_allclose(feature_nets.downsample_for_lpips(wide).numpy(),
+                               wide.reshape(2, 256, 2, 128, 2, 3).mean(axis=(2, 4)), atol=1e-6)
+    unknown = tf.TensorSpec([None, None, None, 3], tf.float32)  # sizes unknown when traced: as given
+    traced = tf.function(feature_nets.downsample_for_lpips).get_concrete_function(unknown)
+    assert traced.output_shapes.as_list() == [None, None, None, 3]
+
+
+def test_ppl_and_the_projector_share_the_size_rule():
+    from stylegan2_tf import projection
+    from stylegan2_tf.metrics import ppl
+
+    assert ppl.downsample_for_lpips is projection.downsample_for_lpips is feature_nets.downsample_for_lpips
+    assert projection.lpips_factor is feature_nets.lpips_factor

@@ -14,6 +14,7 @@ from stylegan2_tf.networks.generator import (
     channels_at,
     modulated_conv2d,
 )
+from stylegan2_tf.networks.presets import from_tf1_names
 from stylegan2_tf.ops import setup_filter, use_impl
 
 TINY = {"mapping_kwargs": {"num_layers": 2},
@@ -35,7 +36,7 @@ def test_channel_rule_matches_official_fmap_base():
     # Official nf(res_log2 - 1) = clip(fmap_base / 2**(res_log2 - 1), 1, fmap_max).
     for fmap_base, res in itertools.product([2048, 16384], [4, 8, 64, 256, 1024]):
         official = int(np.clip(fmap_base / 2 ** (np.log2(res) - 1), 1, 512))
-        assert channels_at(res, 2 * fmap_base, 512) == official
+        assert channels_at(res, from_tf1_names(fmap_base=fmap_base)["channel_base"], 512) == official
 
 
 def numpy_modulated_conv(x, w, s, demodulate):
@@ -92,14 +93,14 @@ def test_modulated_conv2d_upsampling_fused_equals_unfused():
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("label_mode", ["embed", "concat"])
-def test_mapping_network(label_mode):
-    m = MappingNetwork(8, 3, 6, num_ws=5, num_layers=2, label_mode=label_mode)
+@pytest.mark.parametrize("conditioning", ["ada", "official"])
+def test_mapping_network(conditioning):
+    m = MappingNetwork(8, 3, 6, num_ws=5, num_layers=2, conditioning=conditioning)
     z, c = _z(4, 8), np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
     w = m(z, c)
     assert w.shape == (4, 5, 6)
     np.testing.assert_array_equal(w[:, 0].numpy(), w[:, 4].numpy())  # broadcast copies
-    if label_mode == "embed":  # z is normalized on its own: its scale does not matter
+    if conditioning == "ada":  # z is normalized on its own: its scale does not matter
         np.testing.assert_allclose(m(z * 10, c).numpy(), w.numpy(), rtol=1e-5, atol=1e-6)
     else:  # official TF1: [z, c @ label_weight] is normalized as a whole
         y = np.concatenate([z, c @ m.label_weight.numpy()], axis=1)
@@ -206,7 +207,7 @@ def test_float16_blocks_with_large_styles_stay_finite():
 
 
 def test_config_round_trip_and_saving(tmp_path):
-    G = tiny_generator(c_dim=2, mapping={"label_mode": "concat"})
+    G = tiny_generator(c_dim=2, mapping={"conditioning": "official"})
     z, c = _z(2), np.eye(2, dtype=np.float32)
     expected = G(z, c, noise_mode="const").numpy()
     clone = Generator.from_config(G.get_config())
@@ -221,7 +222,7 @@ def test_config_round_trip_and_saving(tmp_path):
 
     checkpoint = tf.train.Checkpoint(G=G)
     saved = checkpoint.write(str(tmp_path / "ckpt"))
-    fresh = tiny_generator(c_dim=2, mapping={"label_mode": "concat"})
+    fresh = tiny_generator(c_dim=2, mapping={"conditioning": "official"})
     tf.train.Checkpoint(G=fresh).read(saved).assert_consumed()
     np.testing.assert_array_equal(fresh(z, c, noise_mode="const").numpy(), expected)
 

@@ -15,7 +15,6 @@ from stylegan2_tf.inference import to_uint8
 from stylegan2_tf.networks.generator import Generator
 from stylegan2_tf.projection import (
     Projector,
-    downsample_for_distance,
     load_projection,
     noise_layers,
     noise_regularization,
@@ -210,15 +209,6 @@ def test_prepare_target_crops_resizes_and_converts():
         prepare_target(Image.fromarray(np.zeros([8, 8], np.uint16)), 8)
     with pytest.raises(ValueError, match="expected"):
         prepare_target(np.zeros([8, 8, 2], np.uint8), 8)
-
-
-def test_large_images_are_box_filtered_to_256():
-    images = np.random.default_rng(0).standard_normal([1, 512, 512, 3]).astype(np.float32)
-    small = downsample_for_distance(images).numpy()
-    np.testing.assert_allclose(small, images.reshape(1, 256, 2, 256, 2, 3).mean(axis=(2, 4)),
-                               atol=1e-6)
-    np.testing.assert_array_equal(downsample_for_distance(images[:, :256, :256]),
-                                  images[:, :256, :256])
 
 
 def run_script(*args):

@@ -35,7 +35,7 @@ def test_metrics_script_reports_json_lines_and_caches_the_dataset(tmp_path):
     assert [line["metric"] for line in lines] == ["fid64_full", "swd64"]
     assert lines[0]["results"]["fid64_full"] > 0 and lines[1]["results"]["swd64"] > 0
     assert (tmp_path / "metrics.jsonl").read_text().splitlines() == result.stdout.splitlines()
-    assert len(list((tmp_path / "cache").glob("digits-16-inception-1797-*.npy"))) == 1
+    assert len(list((tmp_path / "cache" / "metrics").glob("digits-16-inception-1797-*.npy"))) == 1
 
 
 def test_metrics_script_usage_errors(tmp_path):

@@ -16,7 +16,8 @@ from PIL import Image
 
 from stylegan2_tf.data.builtin import digits_dataset
 from stylegan2_tf.data.convert import convert_dataset
-from stylegan2_tf.training.loop import RunOptions, TrainingRun
+from stylegan2_tf.training.loop import TrainingRun
+from stylegan2_tf.training.setup import RunOptions
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE_FLAGS = ["--batch=4", "--fmap_base=64", "--fmap_max=16", "--latent_size=16", "--mapping_layers=1"]

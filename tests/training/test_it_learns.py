@@ -10,7 +10,8 @@ import tensorflow as tf
 from stylegan2_tf.data.builtin import digits_dataset
 from stylegan2_tf.data.pipeline import make_dataset
 from stylegan2_tf.metrics.frechet import feature_statistics, frechet_distance
-from stylegan2_tf.training.loop import RunOptions, TrainingRun
+from stylegan2_tf.training.loop import TrainingRun
+from stylegan2_tf.training.setup import RunOptions
 
 
 def pixel_features(images):

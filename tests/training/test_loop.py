@@ -11,7 +11,8 @@ from PIL import Image
 
 from stylegan2_tf.data.builtin import digits_dataset
 from stylegan2_tf.network_io import load_network
-from stylegan2_tf.training.loop import RunOptions, TrainingRun
+from stylegan2_tf.training.loop import TrainingRun
+from stylegan2_tf.training.setup import RunOptions
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"fmap_base": 64, "fmap_max": 16, "latent_size": 16, "mapping_layers": 1, "batch": 4}
