@@ -175,8 +175,11 @@ def _terminated(signum, frame):
 # its --help lists it (absl lists the flags of the module named argv[0]).
 
 def define_network_flag():
-    """--network: the network to read (see generator_flag)."""
-    return flags.DEFINE_string("network", None, "Official .pkl, network folder or generator .keras.",
+    """--network: the network to read (see generator_flag), and --cache_dir for downloads."""
+    define_cache_dir_flag()
+    return flags.DEFINE_string("network", None, "NVIDIA pickle (TF1, stylegan2-ada TF or PyTorch, "
+                               "stylegan3's StyleGAN2), URL or known network name (downloaded once "
+                               "into --cache_dir), network folder or generator .keras.",
                                module_name=_SCRIPT)
 
 
@@ -198,10 +201,13 @@ def define_cache_dir_flag(*old_names):
     are deprecated aliases that still set it, each with a warning when given."""
     from stylegan2_tf.metrics.evaluate import FEATURE_CACHE
 
-    holder = flags.DEFINE_string(
-        "cache_dir", None, f"Cache folder: the metrics' dataset features go in its {FEATURE_CACHE}/ "
-        f"subfolder (default: ${CACHE_ENV}, else $XDG_CACHE_HOME/stylegan2_tf or "
-        "~/.cache/stylegan2_tf).", module_name=_SCRIPT)
+    if "cache_dir" in flags.FLAGS:  # --network defined it already
+        holder = flags.FlagHolder(flags.FLAGS, flags.FLAGS["cache_dir"])
+    else:
+        holder = flags.DEFINE_string(
+            "cache_dir", None, f"Cache folder: downloaded networks go in its networks/ subfolder, "
+            f"the metrics' dataset features in {FEATURE_CACHE}/ (default: ${CACHE_ENV}, else "
+            "$XDG_CACHE_HOME/stylegan2_tf or ~/.cache/stylegan2_tf).", module_name=_SCRIPT)
     for name in old_names:
         flags.DEFINE_alias(name, holder.name, module_name=_SCRIPT)
         _DEPRECATED_ALIASES[name] = holder.name
@@ -287,14 +293,17 @@ def seeds_flag(value, flag="seeds"):
 
 
 def generator_flag(value, flag="network"):
-    """The generator to draw with (G_ema) from an official pickle, network folder or .keras."""
+    """The generator to draw with (G_ema) from anything load_network takes (a URL or known name
+    is downloaded into --cache_dir)."""
     from stylegan2_tf.network_io import load_network
 
     if not value:
-        raise app.UsageError(f"--{flag}: expected an official .pkl, a .keras file or a network "
-                             "folder, got an empty path")
+        raise app.UsageError(f"--{flag}: expected a network pickle, URL, network folder or .keras "
+                             "file, got an empty path")
+    cache_dir = flags.FLAGS["cache_dir"].value if "cache_dir" in flags.FLAGS else None
+    cache_dir = cache_dir_flag(cache_dir)
     with usage_errors(flag, (FileNotFoundError, ValueError)):
-        G = load_network(value)["G_ema"]
+        G = load_network(value, cache_dir=cache_dir)["G_ema"]
     if not isinstance(G, Generator):
         raise app.UsageError(f"--{flag}: {value} holds a {type(G).__name__}, not a generator")
     return G

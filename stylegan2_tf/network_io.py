@@ -7,14 +7,24 @@ folder, or one generator `.keras`.
 A network folder (what scripts/convert.py and training write) holds
 `G_ema.keras` and, when known, `G.keras` and `D.keras`. Files are written
 aside and renamed into place, so an interrupted save leaves no partial file.
+
+A `.keras` file is checked before Keras reads it (`_load_keras`): a zip holding
+only config.json, metadata.json and model.weights.h5, each within
+KERAS_MEMBER_LIMITS and not compressed like a zip bomb, every member's CRC
+intact, and a config whose top-level object is one of our networks.
 """
 
+import json
 import zipfile
 from pathlib import Path
 
 import keras
 
+from stylegan2_tf.archives import ArchiveError, open_checked_zip, read_member, verify_members
+from stylegan2_tf.downloads import cached_download, is_url
 from stylegan2_tf.files import atomic_write
+from stylegan2_tf.known_networks import known_network
+from stylegan2_tf.networks.layers import PACKAGE
 
 # Importing the converter also registers our layers for keras.saving.load_model.
 from stylegan2_tf.official.ada_convert import load_ada_pytorch
@@ -22,20 +32,42 @@ from stylegan2_tf.official.convert import load_official
 from stylegan2_tf.official.torch_pickle import is_ada_pytorch_pickle
 
 NETWORK_NAMES = ("G", "D", "G_ema")
+KERAS_MEMBER_LIMITS = {  # what a Keras 3 .keras file of ours holds, and the most each may unpack to
+    "config.json": 4 << 20,  # ours are ~1 KB
+    "metadata.json": 1 << 20,  # ~64 bytes
+    "model.weights.h5": 4 << 30,  # config-f at 1024 px: ~120 MB
+}
+_KERAS_REQUIRED = ("config.json", "model.weights.h5")
+# What keras.saving.load_model raises for a file it cannot use (h5py's errors are OSError, KeyError,
+# ValueError, RuntimeError; an unknown class is a TypeError).
+_KERAS_ERRORS = (ValueError, OSError, KeyError, TypeError, AttributeError, IndexError, RuntimeError,
+                 RecursionError, zipfile.BadZipFile)
 
 
-def load_network(source):
-    """{"G", "D", "G_ema"} from a NVIDIA .pkl (TF1 or PyTorch), a network folder, or one
-    generator .keras.
+class NetworkFileError(ValueError):
+    """A network file that cannot be loaded; the message names it and why."""
 
-    Entries the source does not hold are None. Raises FileNotFoundError or
-    ValueError with the reason.
+
+def load_network(source, force_fp32=False, cache_dir=None):
+    """{"G", "D", "G_ema"} from any network source; entries it does not hold are None.
+
+    `source`, tried in this order: a local path (a NVIDIA pickle, TF1 or PyTorch, told apart by
+    content; a network folder; one generator .keras); an http(s) URL; a known network's name
+    (stylegan2_tf.known_networks, e.g. "ffhq-config-f"). URLs and names are downloaded once into
+    `cache_dir` (default $STYLEGAN2_CACHE, else ~/.cache/stylegan2_tf) and read from there.
+    force_fp32: networks read from pickles compute in float32 where they ask for float16 blocks.
+
+    Raises FileNotFoundError, or ValueError (DownloadError, NetworkFileError, ...) with the reason.
     """
-    path = Path(source)
     if not str(source):
         raise ValueError("no network given (an empty path)")
+    path = Path(source)
     if not path.exists():
-        raise FileNotFoundError(f"network {source} does not exist")
+        url = _source_url(str(source))
+        if url is None:
+            raise FileNotFoundError(f"network {source} does not exist (not a file, folder, URL or "
+                                    "known network name)")
+        path = cached_download(url, cache_dir=cache_dir, progress=True)
     if path.is_dir():
         found = {name: path / f"{name}.keras" for name in NETWORK_NAMES}
         if not found["G_ema"].is_file():
@@ -43,21 +75,51 @@ def load_network(source):
         return {name: _load_keras(file) if file.is_file() else None for name, file in found.items()}
     if path.suffix == ".keras":
         return {"G": None, "D": None, "G_ema": _load_keras(path)}
-    if path.suffix == ".pkl":
-        if is_ada_pytorch_pickle(path):
-            networks = load_ada_pytorch(path)
-            return {name: networks[name] for name in NETWORK_NAMES}
-        return load_official(path)
-    raise ValueError(f"{source}: expected an official .pkl, a .keras file or a network folder")
+    if zipfile.is_zipfile(path):
+        raise NetworkFileError(f"{source} is a zip archive but not named .keras (Keras reads "
+                               "network files only under that suffix)")
+    if is_ada_pytorch_pickle(path):
+        networks = load_ada_pytorch(path, force_fp32=force_fp32)
+        return {name: networks[name] for name in NETWORK_NAMES}
+    return load_official(path, force_fp32=force_fp32)
+
+
+def _source_url(source):
+    """The URL to download for `source` (a URL or a known network's name), or None."""
+    if is_url(source):
+        return source
+    known = known_network(source)
+    return None if known is None else known.url
 
 
 def _load_keras(path):
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a .keras file (a zip archive); is it empty or truncated?")
+    """The model of a .keras file, checked first (see the module docstring); NetworkFileError
+    (a ValueError naming the file) for a damaged, oversized or foreign file."""
+    try:
+        with open_checked_zip(path, KERAS_MEMBER_LIMITS, _KERAS_REQUIRED, ".keras file") as archive:
+            verify_members(archive, path)
+            config_text = read_member(archive, "config.json", path)
+    except ArchiveError as error:
+        raise NetworkFileError(str(error)) from error
+    _check_keras_config(config_text, path)
     try:
         return keras.saving.load_model(path)
-    except (ValueError, OSError, KeyError) as error:
-        raise ValueError(f"cannot load {path}: {error}") from error
+    except _KERAS_ERRORS as error:
+        raise NetworkFileError(f"cannot load {path}: {type(error).__name__}: {str(error)[:300]}") from error
+
+
+def _check_keras_config(text, path):
+    """Refuses a config.json that is not JSON or whose top-level object is not one of our networks."""
+    try:
+        config = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise NetworkFileError(f"{path}: config.json is not valid JSON: {str(error)[:200]}") from error
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        raise NetworkFileError(f"{path}: config.json does not describe a Keras object")
+    registered = config.get("registered_name")
+    if not isinstance(registered, str) or not registered.startswith(f"{PACKAGE}>"):
+        raise NetworkFileError(f"{path} holds a {config.get('class_name')!r:.60} (module "
+                               f"{config.get('module')!r:.60}), not a {PACKAGE} network")
 
 
 def save_network(networks, folder):

@@ -34,10 +34,18 @@ steps:
 5. The result is plain data: dicts, lists, numbers, strings, numpy arrays and
    `TorchModule`s. `stylegan2_tf.official.ada_convert` maps it onto our
    networks.
+
+Memory stays within what the file's size allows: the opcodes of the pickle and of
+each storage stream are checked first (`pickle_reader.check_pickle_stream`), a
+storage's element count must match the bytes it holds, the storages together may
+not hold more bytes than the file, nor the tensors copied out of them more than
+twice as many (every tensor is a copy; bfloat16 ones are widened to float32).
 """
 
 import collections
+import functools
 import io
+import math
 import pickle
 import re
 import struct
@@ -47,12 +55,19 @@ from pathlib import Path
 
 import numpy as np
 
-from stylegan2_tf.official.pickle_reader import OfficialPickleError, _numpy_scalar
+from stylegan2_tf.official.pickle_reader import (
+    ByteBudget,
+    FrozenClass,
+    OfficialPickleError,
+    _numpy_scalar,
+    check_pickle_stream,
+)
 
 PERSISTENCE_VERSION = 6  # torch_utils.persistence._version of both NVIDIA repositories
 TORCH_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 TORCH_LEGACY_PROTOCOL = 1001
 _SNIFF_BYTES = 1 << 16
+TENSOR_SLACK_BYTES = 16 << 20  # beyond twice the file's size, for tensors that share a storage
 
 
 class AdaPickleError(OfficialPickleError):
@@ -107,7 +122,7 @@ class _StandIn:
         raise AdaPickleError(f"the pickle tries to set the state of {self._name}")
 
 
-class _EasyDict(dict):
+class _EasyDict(dict, metaclass=FrozenClass):
     """Stand-in for dnnlib.util.EasyDict."""
 
 
@@ -205,14 +220,20 @@ def _resolve(ref, arrays):
     return _Storage(ref.storage_type.name, data)
 
 
-def _load_legacy_storage(blob):
+def _load_stream_record(blob, stream, declared=None):
+    """The next pickled record of a torch.save stream, its opcodes checked first."""
+    check_pickle_stream(blob, stream.tell(), AdaPickleError, "tensor storage stream")
+    return _StorageStreamUnpickler(stream, declared).load()
+
+
+def _load_legacy_storage(blob, budget):
     stream = io.BytesIO(blob)
-    header = [_StorageStreamUnpickler(stream).load() for _ in range(3)]
+    header = [_load_stream_record(blob, stream) for _ in range(3)]
     if header[0] != TORCH_MAGIC_NUMBER or header[1] != TORCH_LEGACY_PROTOCOL or not isinstance(header[2], dict):
         raise AdaPickleError("a tensor storage is not a torch.save stream (wrong magic number or protocol)")
     declared = {}
-    ref = _StorageStreamUnpickler(stream, declared).load()
-    keys = _StorageStreamUnpickler(stream).load()
+    ref = _load_stream_record(blob, stream, declared)
+    keys = _load_stream_record(blob, stream)
     if not isinstance(ref, _StorageRef) or not isinstance(keys, list) or set(keys) != set(declared):
         raise AdaPickleError("a tensor storage stream does not hold exactly one storage")
     arrays = {}
@@ -224,14 +245,16 @@ def _load_legacy_storage(blob):
         storage_type = declared[key].storage_type
         if numel != declared[key].numel:
             raise AdaPickleError(f"storage {key!r} declares {declared[key].numel} elements, holds {numel}")
-        raw = stream.read(numel * storage_type.dtype.itemsize)
-        if len(raw) != numel * storage_type.dtype.itemsize:
-            raise AdaPickleError("a tensor storage is truncated")
-        arrays[key] = _read_elements(raw, storage_type)
+        nbytes = numel * storage_type.dtype.itemsize
+        if nbytes > len(blob) - stream.tell():
+            raise AdaPickleError(f"storage {key!r} declares {numel:,} elements ({nbytes:,} bytes), but only "
+                                 f"{len(blob) - stream.tell():,} bytes follow: truncated")
+        budget.take(nbytes)
+        arrays[key] = _read_elements(stream.read(nbytes), storage_type)
     return _resolve(ref, arrays)
 
 
-def _load_zip_storage(blob):
+def _load_zip_storage(blob, budget):
     with zipfile.ZipFile(io.BytesIO(blob)) as archive:
         names = archive.namelist()
         if any(info.file_size > len(blob) for info in archive.infolist()):
@@ -245,7 +268,9 @@ def _load_zip_storage(blob):
         if byteorder != "little":
             raise AdaPickleError(f"a tensor storage was written {byteorder}-endian: not supported")
         declared = {}
-        ref = _StorageStreamUnpickler(io.BytesIO(archive.read(root + "data.pkl")), declared).load()
+        header = archive.read(root + "data.pkl")
+        check_pickle_stream(header, 0, AdaPickleError, "tensor storage stream")
+        ref = _StorageStreamUnpickler(io.BytesIO(header), declared).load()
         if not isinstance(ref, _StorageRef) or len(declared) != 1:
             raise AdaPickleError("a tensor storage stream does not hold exactly one storage")
         name = f"{root}data/{ref.key}"
@@ -254,22 +279,29 @@ def _load_zip_storage(blob):
         expected = ref.numel * ref.storage_type.dtype.itemsize
         if archive.getinfo(name).file_size != expected:
             raise AdaPickleError(f"{name} does not hold the {ref.numel} elements it declares")
+        budget.take(expected)
         return _resolve(ref, {ref.key: _read_elements(archive.read(name), ref.storage_type)})
 
 
-def _load_from_bytes(blob):
-    """Stand-in for torch.storage._load_from_bytes: the storage, as a flat numpy array."""
+def _load_from_bytes(budget, blob):
+    """Stand-in for torch.storage._load_from_bytes: the storage, as a flat numpy array.
+
+    `budget` (bound by the unpickler, not from the pickle) counts the storages' bytes.
+    """
     if not isinstance(blob, (bytes, bytearray)):
         raise AdaPickleError(f"a tensor storage is {type(blob).__name__}, not bytes")
     blob = bytes(blob)
     if blob.startswith(b"PK\x03\x04"):
-        return _load_zip_storage(blob)
-    return _load_legacy_storage(blob)
+        return _load_zip_storage(blob, budget)
+    return _load_legacy_storage(blob, budget)
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
-                       metadata=None):
-    """Stand-in for torch._utils._rebuild_tensor_v2: a numpy array copied out of the storage."""
+def _rebuild_tensor_v2(budget, storage, storage_offset, size, stride, requires_grad=False,
+                       backward_hooks=None, metadata=None):
+    """Stand-in for torch._utils._rebuild_tensor_v2: a numpy array copied out of the storage.
+
+    `budget` (bound by the unpickler, not from the pickle) counts the tensors' bytes.
+    """
     if not isinstance(storage, _Storage):
         raise AdaPickleError(f"a tensor's storage is {type(storage).__name__}, not a torch storage")
     if backward_hooks or metadata:
@@ -283,10 +315,11 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     if 0 in shape:
         return np.zeros(shape, data.dtype)
     last = offset + sum((n - 1) * s for n, s in zip(shape, steps))
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     if last >= data.size or count > data.size:
         raise AdaPickleError(f"a tensor of shape {shape} (offset {offset}, stride {steps}) does not fit its "
                              f"storage of {data.size} elements")
+    budget.take(count * data.itemsize)
     view = np.lib.stride_tricks.as_strided(data[offset:], shape=shape,
                                            strides=[s * data.itemsize for s in steps], writeable=False)
     return np.array(view)
@@ -371,11 +404,21 @@ _SNAPSHOT_TYPES = {  # data types, returned as they are (BUILD on a class fails)
 
 
 class _SnapshotUnpickler(pickle.Unpickler):
+    def __init__(self, file, file_size):
+        super().__init__(file)
+        self._budgets = {  # honest files: storages fill the file, tensors partition the storages
+            _load_from_bytes: ByteBudget(file_size, AdaPickleError, "tensor storages"),
+            _rebuild_tensor_v2: ByteBudget(2 * file_size + TENSOR_SLACK_BYTES, AdaPickleError, "tensors"),
+        }
+
     def find_class(self, module, name):
         if (module, name) in _SNAPSHOT_TYPES:
             return _SNAPSHOT_TYPES[(module, name)]
         if (module, name) in _SNAPSHOT_GLOBALS:
-            return _StandIn(f"{module}.{name}", _SNAPSHOT_GLOBALS[(module, name)])
+            function = _SNAPSHOT_GLOBALS[(module, name)]
+            if function in self._budgets:
+                function = functools.partial(function, self._budgets[function])
+            return _StandIn(f"{module}.{name}", function)
         raise AdaPickleError(
             f"refusing to load {module}.{name} from the pickle: a stylegan2-ada-pytorch / stylegan3 "
             "network pickle holds only torch_utils.persistence networks, tensors and plain data, and "
@@ -397,21 +440,28 @@ def read_torch_pickle(source):
         a `TorchModule`, every tensor a numpy array, every EasyDict a dict.
 
     Raises:
-        AdaPickleError: for a truncated, unrelated or disallowed file.
+        AdaPickleError: for a truncated, unrelated, disallowed or oversized file (the message
+            starts with the path when given one).
         FileNotFoundError: when the path does not exist.
     """
     if isinstance(source, (str, Path)):
         with open(source, "rb") as f:
-            return read_torch_pickle(f)
+            try:
+                return read_torch_pickle(f)
+            except AdaPickleError as error:
+                raise AdaPickleError(f"{source}: {error}") from error
     data = source.read()
     try:
-        return _SnapshotUnpickler(io.BytesIO(data)).load()
+        check_pickle_stream(data, 0, AdaPickleError,
+                            f"stylegan2-ada-pytorch / stylegan3 network pickle ({len(data)} bytes)")
+        return _SnapshotUnpickler(io.BytesIO(data), len(data)).load()
     except AdaPickleError:
         raise
     except OfficialPickleError as error:  # from the shared numpy scalar reader
         raise AdaPickleError(str(error)) from error
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            struct.error, zipfile.BadZipFile, UnicodeDecodeError, RecursionError, MemoryError) as error:
+            struct.error, zipfile.BadZipFile, UnicodeDecodeError, RecursionError, MemoryError,
+            OverflowError) as error:
         raise AdaPickleError(
             f"not a complete stylegan2-ada-pytorch / stylegan3 network pickle ({len(data)} bytes): "
             f"{type(error).__name__}: {str(error)[:200]}") from error

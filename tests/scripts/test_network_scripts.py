@@ -54,7 +54,7 @@ def test_style_mixing_figure(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--network=missing.pkl", "--seeds=0", "--outdir=x"], "does not exist"),
-    (["--network=README.md", "--seeds=0", "--outdir=x"], "expected an official .pkl"),
+    (["--network=README.md", "--seeds=0", "--outdir=x"], "not a complete official StyleGAN2 network pickle"),
     ([f"--network={FIXTURES / 'stylegan2_config_f_tiny.pkl'}", "--seeds=a-b", "--outdir=x"],
      "--seeds: expected numbers"),
     ([f"--network={FIXTURES / 'stylegan2_config_f_tiny.pkl'}", "--seeds=0", "--outdir=x",
