@@ -133,18 +133,25 @@ def _noise_to_nhwc(value):
     return np.reshape(value, [1, value.shape[-2], value.shape[-1], 1])  # [1,1,R,R] -> [1,R,R,1]
 
 
+def table_entry(table, path):
+    """(official name, transform or None) of our variable `path` in a conversion `table`, or None
+    when no pattern matches. tf1_export reads the same tables backwards."""
+    for pattern, source in table:
+        match = re.fullmatch(pattern, path)
+        if match:
+            return source(match)
+    return None
+
+
 def _fill(model, variables, table, where):
     """Assigns every variable of `model` from `variables` through `table`; checks all are used."""
     used = set()
     for variable in model.weights:
         path = variable.path
-        for pattern, source in table:
-            match = re.fullmatch(pattern, path)
-            if match:
-                break
-        else:
+        entry = table_entry(table, path)
+        if entry is None:
             raise OfficialPickleError(f"{where}: no official variable maps to our {path}")
-        name, transform = source(match)
+        name, transform = entry
         if name not in variables:
             raise OfficialPickleError(f"{where}: the pickle lacks {name} (for our {path})")
         value = np.asarray(variables[name], dtype=np.float32)

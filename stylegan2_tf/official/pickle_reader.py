@@ -297,6 +297,15 @@ def _to_state(obj, where):
                         variables=variables)
 
 
+def read_path(path, read, error_type):
+    """read(the open file at `path`), its `error_type` errors prefixed with the path."""
+    with open(path, "rb") as f:
+        try:
+            return read(f)
+        except error_type as error:
+            raise error_type(f"{path}: {error}") from error
+
+
 def read_official_pickle(source):
     """Reads an official TF1 StyleGAN2 / stylegan2-ada pickle.
 
@@ -313,11 +322,7 @@ def read_official_pickle(source):
         FileNotFoundError: when the path does not exist.
     """
     if isinstance(source, (str, Path)):
-        with open(source, "rb") as f:
-            try:
-                return read_official_pickle(f)
-            except OfficialPickleError as error:
-                raise OfficialPickleError(f"{source}: {error}") from error
+        return read_path(source, read_official_pickle, OfficialPickleError)
     data = source.read()
     try:
         check_pickle_stream(data, what=f"official StyleGAN2 network pickle ({len(data)} bytes)")

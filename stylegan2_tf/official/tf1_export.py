@@ -33,7 +33,6 @@ The TF1 format stores a style bias minus 1 (`mod_bias`; ours starts at 1): a bia
 """
 
 import pickle
-import re
 from pathlib import Path
 
 import numpy as np
@@ -252,13 +251,10 @@ def _official_variables(model, table, where):
     variables, sources = {}, {}
     for variable in model.weights:
         path = variable.path
-        for pattern, source in table:
-            match = re.fullmatch(pattern, path)
-            if match:
-                break
-        else:
+        entry = convert.table_entry(table, path)
+        if entry is None:
             raise TF1ExportError(f"{where}: our variable {path} has no TF1 counterpart")
-        name, transform = source(match)
+        name, transform = entry
         if name in variables:
             raise TF1ExportError(f"{where}: our {sources[name]} and {path} would both be TF1's {name}")
         if transform not in _INVERSE_TRANSFORMS:  # convert.py's table grew a layout change

@@ -61,6 +61,7 @@ from stylegan2_tf.official.pickle_reader import (
     OfficialPickleError,
     _numpy_scalar,
     check_pickle_stream,
+    read_path,
 )
 
 PERSISTENCE_VERSION = 6  # torch_utils.persistence._version of both NVIDIA repositories
@@ -445,11 +446,7 @@ def read_torch_pickle(source):
         FileNotFoundError: when the path does not exist.
     """
     if isinstance(source, (str, Path)):
-        with open(source, "rb") as f:
-            try:
-                return read_torch_pickle(f)
-            except AdaPickleError as error:
-                raise AdaPickleError(f"{source}: {error}") from error
+        return read_path(source, read_torch_pickle, AdaPickleError)
     data = source.read()
     try:
         check_pickle_stream(data, 0, AdaPickleError,
