@@ -12,11 +12,10 @@ import scipy.linalg
 import scipy.ndimage
 import tensorflow as tf
 from PIL import Image
-from standins import inception_standin_features, make_inception_standin, make_lpips_standin
+from standins import inception_standin_features
 
 from stylegan2_tf.data.convert import convert_dataset
 from stylegan2_tf.metrics import evaluate, feature_nets, kid, ppl, precision_recall
-from stylegan2_tf.networks.generator import Generator
 
 RESOLUTION = 16
 IMAGES = 24
@@ -36,11 +35,6 @@ def dataset(tmp_path_factory):
     dest = tmp_path_factory.mktemp("data") / "random8"
     convert_dataset(source, dest, shards=2, progress=False)
     return dest, images
-
-
-@pytest.fixture(scope="module")
-def inception(tmp_path_factory):
-    return str(make_inception_standin(tmp_path_factory.mktemp("weights") / "inception.pb"))
 
 
 class ReplayGenerator:
@@ -132,9 +126,10 @@ def test_missing_weights_are_named_together_with_the_metrics_needing_them(tmp_pa
         "inception": str(weights), "vgg16": str(weights)}
 
 
-def test_dataset_features_are_the_images_features_and_are_cached(dataset, inception, tmp_path):
+def test_dataset_features_are_the_images_features_and_are_cached(dataset, inception_standin,
+                                                                 tmp_path):
     folder, images = dataset
-    evaluator = evaluate.Evaluator(folder, {"inception": inception}, cache_dir=tmp_path,
+    evaluator = evaluate.Evaluator(folder, {"inception": str(inception_standin)}, cache_dir=tmp_path,
                                    batch_size=5, progress=False)
     extractor = evaluator._network(feature_nets.INCEPTION)
     features = evaluator.dataset_features(extractor)
@@ -150,9 +145,9 @@ def test_dataset_features_are_the_images_features_and_are_cached(dataset, incept
 
 
 def test_fid_of_the_dataset_against_itself_is_zero_and_matches_the_definition(
-        dataset, inception, tmp_path):
+        dataset, inception_standin, tmp_path):
     folder, images = dataset
-    evaluator = evaluate.Evaluator(folder, {"inception": inception}, cache_dir=tmp_path,
+    evaluator = evaluate.Evaluator(folder, {"inception": str(inception_standin)}, cache_dir=tmp_path,
                                    batch_size=5, progress=False)
     results = evaluator.evaluate(ReplayGenerator(images, c_dim=3), ["fid24_full"])
     assert abs(results["fid24_full"]["fid24_full"]) < 1e-6
@@ -196,8 +191,10 @@ def test_frechet_distance_matches_the_definition():
     assert np.allclose(scipy.linalg.sqrtm(sigma @ sigma), sigma, atol=1e-8)
 
 
-def test_kid_and_precision_recall_use_the_dataset_and_generator_features(dataset, inception, tmp_path):
+def test_kid_and_precision_recall_use_the_dataset_and_generator_features(dataset, inception_standin,
+                                                                        tmp_path):
     folder, images = dataset
+    inception = str(inception_standin)
     evaluator = evaluate.Evaluator(folder, {"inception": inception, "vgg16": inception},
                                    cache_dir=tmp_path, batch_size=7, progress=False)
     evaluator._networks["vgg16"] = evaluator._network(feature_nets.INCEPTION)  # a stand-in VGG
@@ -232,17 +229,14 @@ def test_swd_draws_other_patches_for_each_set_and_sees_blur(dataset, tmp_path, m
     assert seeds[6:9] == seeds[:3]  # the dataset's patches are the same in every evaluation
 
 
-def test_ppl_uses_lpips_and_a_float32_copy_of_a_float16_generator(dataset, tmp_path):
+def test_ppl_uses_lpips_and_a_float32_copy_of_a_float16_generator(dataset, lpips_standin,
+                                                                   tiny_generator):
     folder, _ = dataset
-    lpips = str(make_lpips_standin(tmp_path / "lpips.pb"))
+    lpips = str(lpips_standin)
     evaluator = evaluate.Evaluator(folder, {"lpips": lpips}, batch_size=4, progress=False)
-    size = {"mapping_kwargs": {"num_layers": 1},
-            "synthesis_kwargs": {"channel_base": 64, "channel_max": 16, "num_fp16_res": 1,
-                                 "conv_clamp": 256}}
-    G = Generator(8, 0, 8, RESOLUTION, 3, **size)
+    G = tiny_generator(resolution=RESOLUTION, synthesis={"num_fp16_res": 1, "conv_clamp": 256})
     value = evaluator.evaluate(G, ["ppl2_wend10"])["ppl2_wend10"]["ppl2_wend10"]
-    G32 = Generator(8, 0, 8, RESOLUTION, 3, **{**size, "synthesis_kwargs": {
-        **size["synthesis_kwargs"], "num_fp16_res": 0}})
+    G32 = tiny_generator(resolution=RESOLUTION, synthesis={"num_fp16_res": 0, "conv_clamp": 256})
     G32.set_weights(G.get_weights())
     distances = ppl.path_length_distances(G32, feature_nets.load_lpips(lpips), 10, batch_size=4,
                                           seed=0)

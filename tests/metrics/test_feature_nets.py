@@ -10,12 +10,7 @@ import tarfile
 import numpy as np
 import pytest
 import tensorflow as tf
-from standins import (
-    FEATURES,
-    inception_standin_features,
-    make_inception_standin,
-    make_lpips_standin,
-)
+from standins import FEATURES, inception_standin_features
 
 from stylegan2_tf.metrics import feature_nets
 
@@ -29,9 +24,8 @@ def test_missing_weights_name_the_file_the_flag_and_the_variable(monkeypatch, tm
         feature_nets.load_vgg16(str(tmp_path / "nothing.h5"))
 
 
-def test_inception_standin_matches_numpy_for_any_batch_and_grayscale(tmp_path):
-    path = make_inception_standin(tmp_path / "classify_image_graph_def.pb")
-    extractor = feature_nets.load_inception(str(path))
+def test_inception_standin_matches_numpy_for_any_batch_and_grayscale(inception_standin):
+    extractor = feature_nets.load_inception(str(inception_standin))
     images = np.random.RandomState(0).randint(0, 256, (3, 9, 9, 3)).astype(np.uint8)
     np.testing.assert_allclose(extractor(images), inception_standin_features(images), atol=1e-5)
     gray = images[..., :1]
@@ -39,8 +33,9 @@ def test_inception_standin_matches_numpy_for_any_batch_and_grayscale(tmp_path):
     assert extractor(images[:1]).shape == (1, FEATURES)
 
 
-def test_inception_is_read_from_the_tgz_and_identity_follows_content(tmp_path, monkeypatch):
-    path = make_inception_standin(tmp_path / "classify_image_graph_def.pb")
+def test_inception_is_read_from_the_tgz_and_identity_follows_content(tmp_path, monkeypatch,
+                                                                     inception_standin):
+    path = inception_standin
     archive = tmp_path / "inception-2015-12-05.tgz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(path, arcname="classify_image_graph_def.pb")
@@ -51,21 +46,20 @@ def test_inception_is_read_from_the_tgz_and_identity_follows_content(tmp_path, m
     assert from_tgz.identity != feature_nets.load_inception(str(path)).identity
 
 
-def test_wrong_files_and_inputs_get_clear_errors(tmp_path):
+def test_wrong_files_and_inputs_get_clear_errors(tmp_path, inception_standin, lpips_standin):
     not_a_graph = tmp_path / "junk.pb"
     not_a_graph.write_bytes(b"\xff\xfe not a protobuf")
     with pytest.raises(ValueError, match="GraphDef"):
         feature_nets.load_inception(str(not_a_graph))
-    lpips_graph = make_lpips_standin(tmp_path / "lpips.pb")
     with pytest.raises(ValueError, match="no tensors"):
-        feature_nets.load_inception(str(lpips_graph))
-    extractor = feature_nets.load_inception(str(make_inception_standin(tmp_path / "i.pb")))
+        feature_nets.load_inception(str(lpips_standin))
+    extractor = feature_nets.load_inception(str(inception_standin))
     with pytest.raises(ValueError, match="uint8"):
         extractor(np.zeros((1, 4, 4, 3), np.float32))
 
 
-def test_lpips_standin_distance_and_gradient(tmp_path):
-    distance = feature_nets.load_lpips(str(make_lpips_standin(tmp_path / "net-lin_vgg_v0.1.pb")))
+def test_lpips_standin_distance_and_gradient(lpips_standin):
+    distance = feature_nets.load_lpips(str(lpips_standin))
     rng = np.random.RandomState(0)
     a, b = (rng.uniform(-1, 1, (2, 4, 5, 3)).astype(np.float32) for _ in range(2))
     expected = (np.array([1.0, 2.0, 3.0]) * np.square(a - b)).mean(axis=(1, 2, 3))

@@ -9,15 +9,12 @@ import tensorflow as tf
 from stylegan2_tf.metrics.ppl import path_length_distances, perceptual_path_length, prepare_for_distance
 from stylegan2_tf.networks.generator import Generator
 
+NOISE = 0.5  # noise starts switched off (strength 0): the tests switch it on
 
-def tiny_generator(c_dim=0):
-    G = Generator(z_dim=8, c_dim=c_dim, w_dim=8, img_resolution=8, img_channels=3,
-                  mapping_kwargs={"num_layers": 2}, synthesis_kwargs={"channel_base": 64, "channel_max": 16})
-    for block in G.synthesis.blocks:  # noise starts switched off (strength 0): switch it on
-        for layer in (block.conv0, block.conv1):
-            if layer is not None:
-                layer.noise_strength.assign(0.5)
-    return G
+
+@pytest.fixture(scope="module")
+def network_size():
+    return {"mapping_layers": 2}
 
 
 def mean_squared(img0, img1):
@@ -57,8 +54,8 @@ def by_hand(G, num_samples, batch_size, epsilon, space, sampling, seed, labels=N
 
 @pytest.mark.parametrize("space, sampling, c_dim", [("w", "end", 0), ("w", "full", 0), ("z", "full", 0),
                                                     ("z", "end", 2), ("w", "full", 2)])
-def test_matches_computation_by_hand(space, sampling, c_dim):
-    G = tiny_generator(c_dim)
+def test_matches_computation_by_hand(space, sampling, c_dim, tiny_generator):
+    G = tiny_generator(c_dim, noise_strength=NOISE)
     labels = np.eye(2, dtype=np.float32)[[0, 1, 1]] if c_dim else None
     kwargs = {"epsilon": 1e-2, "space": space, "sampling": sampling, "batch_size": 4, "seed": 3}
     result = path_length_distances(G, mean_squared, 10, labels=labels, **kwargs)
@@ -67,8 +64,8 @@ def test_matches_computation_by_hand(space, sampling, c_dim):
     np.testing.assert_allclose(result, expected, rtol=2e-3)
 
 
-def test_both_ends_share_the_noise():
-    G = tiny_generator()
+def test_both_ends_share_the_noise(tiny_generator):
+    G = tiny_generator(noise_strength=NOISE)
     raw = {eps: path_length_distances(G, mean_squared, 6, epsilon=eps, sampling="full", seed=1) * eps ** 2
            for eps in (1e-1, 1e-2, 1e-3)}
     # Smooth in epsilon: the squared difference falls like epsilon^2 (noise drawn apart would not).
@@ -79,8 +76,8 @@ def test_both_ends_share_the_noise():
     assert np.all(apart.numpy() > 1e3 * raw[1e-3].max())
 
 
-def test_deterministic_and_progress():
-    G = tiny_generator()
+def test_deterministic_and_progress(tiny_generator):
+    G = tiny_generator(noise_strength=NOISE)
     counts = []
     first = path_length_distances(G, mean_squared, 10, batch_size=4, seed=5, progress=counts.append)
     assert counts == [4, 8, 10]
@@ -127,16 +124,14 @@ def test_percentile_filter_against_sorting():
     ({"labels": np.zeros((4, 3), np.float32)}, "unconditional"),
     ({"distance": lambda a, b: tf.zeros([1])}, r"return \[2\]"),
 ])
-def test_errors(kwargs, message):
+def test_errors(kwargs, message, tiny_generator):
     args = {"distance": mean_squared, "num_samples": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
-        path_length_distances(tiny_generator(), **args)
+        path_length_distances(tiny_generator(noise_strength=NOISE), **args)
 
 
-def test_float16_generator_refused():
-    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3, mapping_kwargs={"num_layers": 2},
-                  synthesis_kwargs={"channel_base": 64, "channel_max": 16, "num_fp16_res": 1,
-                                    "conv_clamp": 256})
+def test_float16_generator_refused(tiny_generator):
+    G = tiny_generator(synthesis={"num_fp16_res": 1, "conv_clamp": 256})
     with pytest.raises(ValueError, match="float16"):
         path_length_distances(G, mean_squared, 2)
     float32 = Generator.from_config({**G.get_config(), "synthesis_kwargs": {
@@ -145,8 +140,8 @@ def test_float16_generator_refused():
     assert path_length_distances(float32, mean_squared, 2).shape == (2,)
 
 
-def test_conditional_needs_labels():
-    G = tiny_generator(c_dim=2)
+def test_conditional_needs_labels(tiny_generator):
+    G = tiny_generator(c_dim=2, noise_strength=NOISE)
     with pytest.raises(ValueError, match="conditional"):
         path_length_distances(G, mean_squared, 2)
     with pytest.raises(ValueError, match=r"labels must be \[M >= 1, 2\]"):

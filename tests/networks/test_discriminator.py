@@ -15,15 +15,11 @@ from stylegan2_tf.networks.discriminator import (
 )
 from stylegan2_tf.ops import use_impl
 
-TINY = {"channel_base": 256, "channel_max": 32}  # channels: 16 @ 16x16, 32 @ 8x8 and 4x4
-MAPPING = {"num_layers": 2}
 
-
-def tiny_discriminator(c_dim=0, resolution=16, **kwargs):
-    kwargs = {**TINY, **kwargs}
-    if c_dim > 0 and kwargs.get("conditioning", "ada") == "ada":
-        kwargs.setdefault("mapping_kwargs", MAPPING)
-    return Discriminator(c_dim, resolution, 3, **kwargs)
+@pytest.fixture(scope="module")
+def network_size():
+    """16x16 images; channels 16 @ 16x16, 32 @ 8x8 and 4x4; labels mapped by 2 layers."""
+    return {"resolution": 16, "mapping_layers": 2, "channel_base": 256, "channel_max": 32}
 
 
 def _images(n, resolution=16, seed=0):
@@ -108,7 +104,7 @@ def test_minibatch_stddev_rejects_bad_channels():
 
 @pytest.mark.parametrize("architecture", ["resnet", "skip", "orig"])
 @pytest.mark.parametrize("c_dim", [0, 5])
-def test_output_shape_and_dtype(architecture, c_dim):
+def test_output_shape_and_dtype(architecture, c_dim, tiny_discriminator):
     D = tiny_discriminator(c_dim, architecture=architecture)
     img = _images(4)
     inputs = img if c_dim == 0 else (img, _labels(4, c_dim))
@@ -120,7 +116,7 @@ def test_output_shape_and_dtype(architecture, c_dim):
         np.testing.assert_array_equal(D(img, _labels(4, c_dim)).numpy(), logits.numpy())
 
 
-def test_unknown_batch_in_tf_function():
+def test_unknown_batch_in_tf_function(tiny_discriminator):
     D = tiny_discriminator(3, resolution=8)
 
     @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 3]), tf.TensorSpec([None, 3])])
@@ -131,7 +127,7 @@ def test_unknown_batch_in_tf_function():
     np.testing.assert_allclose(run(img, c).numpy(), D((img, c)).numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_weight_names_and_shapes():
+def test_weight_names_and_shapes(tiny_discriminator):
     D = tiny_discriminator(5, resolution=16)
     shapes = {v.path: tuple(v.shape) for v in D.weights}
     assert shapes == {
@@ -152,7 +148,7 @@ def test_weight_names_and_shapes():
     assert all(v.dtype == "float32" and v.trainable for v in D.weights)
 
 
-def test_architectures_place_fromrgb_and_skip():
+def test_architectures_place_fromrgb_and_skip(tiny_discriminator):
     names = {arch: {v.path for v in tiny_discriminator(architecture=arch).weights}
              for arch in ("resnet", "skip", "orig")}
     fromrgb = {arch: sorted(n.split("/")[0] for n in ns if "/fromrgb/weight" in n)
@@ -165,7 +161,7 @@ def test_architectures_place_fromrgb_and_skip():
     assert not any(n.startswith("mapping/") for n in names["orig"])
 
 
-def test_official_conditioning_is_unscaled_projection_on_c():
+def test_official_conditioning_is_unscaled_projection_on_c(tiny_discriminator):
     D = tiny_discriminator(4, resolution=8, conditioning="official")
     shapes = {v.path: tuple(v.shape) for v in D.weights}
     assert shapes["b4/out/weight"] == (32, 4) and not any(k.startswith("mapping/") for k in shapes)
@@ -188,18 +184,18 @@ def test_epilogue_projection_scaling():
                                    rtol=1e-5, atol=1e-6)
 
 
-def test_mbstd_can_be_disabled():
+def test_mbstd_can_be_disabled(tiny_discriminator):
     D = tiny_discriminator(resolution=8, mbstd_num_channels=0)
     assert D.b4.mbstd is None
     assert {v.path: tuple(v.shape) for v in D.weights}["b4/conv/weight"] == (3, 3, 32, 32)
     assert D(_images(3, 8)).shape == (3, 1)  # any batch size without mbstd
 
 
-def test_input_checks():
+def test_input_checks(tiny_discriminator):
     with pytest.raises(ValueError, match="power of two"):
-        Discriminator(0, 24, 3, **TINY)
+        tiny_discriminator(0, resolution=24)
     with pytest.raises(ValueError, match="power of two"):
-        Discriminator(0, 2, 3, **TINY)
+        tiny_discriminator(0, resolution=2)
     with pytest.raises(ValueError, match="architecture"):
         tiny_discriminator(architecture="dense")
     with pytest.raises(ValueError, match="conditioning"):
@@ -226,7 +222,7 @@ def test_input_checks():
         U(_images(6, 8))
 
 
-def test_config_round_trip_and_same_outputs(tmp_path):
+def test_config_round_trip_and_same_outputs(tmp_path, tiny_discriminator):
     D = tiny_discriminator(3, architecture="skip", conv_clamp=256, mbstd_group_size=2,
                            mbstd_num_channels=2, cmap_dim=8, num_fp16_res=1)
     config = D.get_config()
@@ -284,7 +280,7 @@ def r1_gradients(D, img, c):
     return logits.numpy(), grad.numpy(), second
 
 
-def test_input_gradient_and_r1_custom_matches_reference():
+def test_input_gradient_and_r1_custom_matches_reference(tiny_discriminator):
     D = tiny_discriminator(3, architecture="resnet")
     img, c = _images(4), _labels(4, 3)
     with use_impl("ref"):
@@ -303,7 +299,7 @@ def test_input_gradient_and_r1_custom_matches_reference():
                                    err_msg=name)
 
 
-def test_skip_architecture_second_order_gradient_runs():
+def test_skip_architecture_second_order_gradient_runs(tiny_discriminator):
     D = tiny_discriminator(resolution=8, architecture="skip")
     with use_impl("custom"):
         _, grad, second = r1_gradients(D, _images(4, 8), None)
@@ -312,7 +308,7 @@ def test_skip_architecture_second_order_gradient_runs():
     assert np.any(second[0] != 0)  # b8/fromrgb/weight
 
 
-def test_mixed_precision_blocks():
+def test_mixed_precision_blocks(tiny_discriminator):
     D32 = tiny_discriminator(3, conv_clamp=256)
     D16 = tiny_discriminator(3, conv_clamp=256, num_fp16_res=1)
     assert [b.use_fp16 for b in D16.blocks] == [True, False]  # b16 only; b8 stays float32

@@ -17,15 +17,12 @@ from stylegan2_tf.networks.generator import (
 from stylegan2_tf.networks.presets import from_tf1_names
 from stylegan2_tf.ops import setup_filter, use_impl
 
-TINY = {"mapping_kwargs": {"num_layers": 2},
-        "synthesis_kwargs": {"channel_base": 256, "channel_max": 32}}
 
-
-def tiny_generator(c_dim=0, resolution=16, mapping=None, synthesis=None, **kwargs):
-    mapping_kwargs = {**TINY["mapping_kwargs"], **(mapping or {})}
-    synthesis_kwargs = {**TINY["synthesis_kwargs"], **(synthesis or {})}
-    return Generator(16, c_dim, 16, resolution, 3, mapping_kwargs=mapping_kwargs,
-                     synthesis_kwargs=synthesis_kwargs, **kwargs)
+@pytest.fixture(scope="module")
+def network_size():
+    """16-dim z and w, 16x16 images, 2 mapping layers; 16 channels at 16x16, 32 below."""
+    return {"z_dim": 16, "w_dim": 16, "resolution": 16, "mapping_layers": 2, "channel_base": 256,
+            "channel_max": 32}
 
 
 def _z(n, dim=16, seed=0):
@@ -128,7 +125,7 @@ def test_truncation_and_w_avg():
 
 
 @pytest.mark.parametrize("architecture", ["orig", "skip", "resnet"])
-def test_architectures_draw_images(architecture):
+def test_architectures_draw_images(architecture, tiny_generator):
     G = tiny_generator(synthesis={"architecture": architecture})
     img = G(_z(2), noise_mode="const")
     assert img.shape == (2, 16, 16, 3) and img.dtype == tf.float32
@@ -136,7 +133,7 @@ def test_architectures_draw_images(architecture):
     assert G.num_ws == 6
 
 
-def test_conditional_generator_needs_c():
+def test_conditional_generator_needs_c(tiny_generator):
     G = tiny_generator(c_dim=4)
     c = np.eye(4, dtype=np.float32)[[0, 3]]
     a, b = G(_z(2), c, noise_mode="const"), G(_z(2), c[::-1], noise_mode="const")
@@ -147,7 +144,7 @@ def test_conditional_generator_needs_c():
         G(_z(2, 5))
 
 
-def test_noise_modes():
+def test_noise_modes(tiny_generator):
     G = tiny_generator()
     for layer in G.synthesis.blocks[-1].conv1, G.synthesis.blocks[0].conv1:
         layer.noise_strength.assign(0.5)
@@ -160,7 +157,7 @@ def test_noise_modes():
         G(z, noise_mode="fixed")
 
 
-def test_custom_and_reference_ops_agree_with_gradients():
+def test_custom_and_reference_ops_agree_with_gradients(tiny_generator):
     G = tiny_generator()
     z = tf.constant(_z(2))
     grads = []
@@ -174,7 +171,7 @@ def test_custom_and_reference_ops_agree_with_gradients():
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * max(1, np.abs(b).max()))
 
 
-def test_fused_and_unfused_generator_agree():
+def test_fused_and_unfused_generator_agree(tiny_generator):
     G = tiny_generator(synthesis={"architecture": "resnet"})
     z = _z(3)
     np.testing.assert_allclose(G(z, noise_mode="const", fused_modconv=True).numpy(),
@@ -182,7 +179,7 @@ def test_fused_and_unfused_generator_agree():
                                rtol=1e-4, atol=1e-4)
 
 
-def test_mixed_precision_blocks():
+def test_mixed_precision_blocks(tiny_generator):
     G = tiny_generator(synthesis={"num_fp16_res": 2, "conv_clamp": 256})
     assert [b.use_fp16 for b in G.synthesis.blocks] == [False, True, True]  # the 2 highest
     assert all(w.dtype == "float32" for w in G.weights)
@@ -190,7 +187,7 @@ def test_mixed_precision_blocks():
     assert img.dtype == tf.float32 and np.all(np.isfinite(img.numpy()))
 
 
-def test_float16_blocks_with_large_styles_stay_finite():
+def test_float16_blocks_with_large_styles_stay_finite(tiny_generator):
     G = tiny_generator(synthesis={"num_fp16_res": 2, "conv_clamp": 256})
     reference = tiny_generator()
     for layer in (G, reference):
@@ -206,7 +203,7 @@ def test_float16_blocks_with_large_styles_stay_finite():
     np.testing.assert_allclose(img, reference(z, noise_mode="const").numpy(), atol=0.05)
 
 
-def test_config_round_trip_and_saving(tmp_path):
+def test_config_round_trip_and_saving(tmp_path, tiny_generator):
     G = tiny_generator(c_dim=2, mapping={"conditioning": "official"})
     z, c = _z(2), np.eye(2, dtype=np.float32)
     expected = G(z, c, noise_mode="const").numpy()
@@ -227,12 +224,12 @@ def test_config_round_trip_and_saving(tmp_path):
     np.testing.assert_array_equal(fresh(z, c, noise_mode="const").numpy(), expected)
 
 
-def test_bad_resolution_is_refused():
+def test_bad_resolution_is_refused(tiny_generator):
     with pytest.raises(ValueError, match="power of two"):
         tiny_generator(resolution=24)
 
 
-def test_import_stylegan2_tf_is_enough_for_keras_load_model(tmp_path):
+def test_import_stylegan2_tf_is_enough_for_keras_load_model(tmp_path, tiny_generator):
     """keras.saving.load_model finds our classes after a bare `import stylegan2_tf` (a fresh
     process, where nothing else imported the network modules)."""
     import subprocess

@@ -18,9 +18,9 @@ OLD_LABEL_MODES = {"ada": "embed", "official": "concat"}
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "old_versions"
 
 
-def _generator(conditioning):
-    return Generator(8, 3, 8, 8, 3, mapping_kwargs={"num_layers": 1, "conditioning": conditioning},
-                     synthesis_kwargs={"channel_base": 64, "channel_max": 8})
+@pytest.fixture(scope="module")
+def network_size():
+    return {"channel_max": 8}
 
 
 def _as_saved_before(config):
@@ -47,8 +47,8 @@ def test_upgrade_config_drops_retired_and_renames_old_keys():
 
 
 @pytest.mark.parametrize("conditioning", ["ada", "official"])
-def test_old_generator_and_mapping_configs_load(conditioning):
-    G = _generator(conditioning)
+def test_old_generator_and_mapping_configs_load(conditioning, tiny_generator):
+    G = tiny_generator(3, mapping={"conditioning": conditioning})
     config = G.get_config()
     assert "label_mode" not in json.dumps(config) and '"impl"' not in json.dumps(config)
     old = Generator.from_config(_as_saved_before(config))
@@ -62,8 +62,8 @@ def test_old_generator_and_mapping_configs_load(conditioning):
 
 
 @pytest.mark.parametrize("conditioning", ["ada", "official"])
-def test_old_keras_file_loads(tmp_path, conditioning):
-    G = _generator(conditioning)
+def test_old_keras_file_loads(tmp_path, conditioning, tiny_generator):
+    G = tiny_generator(3, mapping={"conditioning": conditioning})
     G.save(tmp_path / "new.keras")
     with zipfile.ZipFile(tmp_path / "new.keras") as new, \
             zipfile.ZipFile(tmp_path / "old.keras", "w") as old:

@@ -5,14 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
-from standins import make_lpips_standin
 
 from stylegan2_tf.inference import to_uint8
-from stylegan2_tf.networks.generator import Generator
 from stylegan2_tf.projection import (
     Projector,
     load_projection,
@@ -30,14 +27,13 @@ STEPS = 100
 NOISE_NAMES = ["b4/conv1", "b8/conv0", "b8/conv1", "b16/conv0", "b16/conv1"]
 
 
-def tiny_generator(c_dim=0, seed=0):
-    keras.utils.set_random_seed(seed)
-    G = Generator(z_dim=8, c_dim=c_dim, w_dim=8, img_resolution=16, img_channels=3,
-                  mapping_kwargs={"num_layers": 2},
-                  synthesis_kwargs={"channel_base": 128, "channel_max": 16})
-    for layer in noise_layers(G).values():
-        layer.noise_strength.assign(0.05)
-    return G
+NOISE = 0.05  # the strength of every noise input (they start at 0: no noise)
+
+
+@pytest.fixture(scope="module")
+def network_size():
+    """16x16 images, 2 mapping layers, 8 channels at 16x16 and 16 below."""
+    return {"resolution": 16, "mapping_layers": 2, "channel_base": 128}
 
 
 def weights_of(G):
@@ -45,9 +41,9 @@ def weights_of(G):
 
 
 @pytest.fixture(scope="module")
-def setup():
+def setup(tiny_generator):
     """G, its image of seed 5 (stored noise), a pixel projector, its result, G's weights before."""
-    G = tiny_generator()
+    G = tiny_generator(seed=0, noise_strength=NOISE)
     z = np.random.RandomState(5).randn(1, G.z_dim).astype(np.float32)
     target = G(z, noise_mode="const").numpy()[0]
     before = weights_of(G)
@@ -173,11 +169,11 @@ def test_schedule_follows_the_official_ramps():
     assert strengths[375] == pytest.approx(2.0 * 0.05 * 0.25)
 
 
-def test_conditional_networks_need_a_class(setup):
+def test_conditional_networks_need_a_class(setup, tiny_generator):
     G = setup[0]
     with pytest.raises(ValueError, match="unconditional"):
         Projector(G, class_idx=1)
-    Gc = tiny_generator(c_dim=3, seed=1)
+    Gc = tiny_generator(c_dim=3, seed=1, noise_strength=NOISE)
     with pytest.raises(ValueError, match="conditional"):
         Projector(Gc)
     with pytest.raises(ValueError, match="outside"):
@@ -268,16 +264,15 @@ def test_script_usage_errors(tmp_path, target, extra, message):
     assert "Traceback" not in result.stderr
 
 
-def test_script_projects_with_an_lpips_graph(setup, tmp_path):
+def test_script_projects_with_an_lpips_graph(setup, tmp_path, lpips_standin):
     """--distance=lpips runs the LPIPS graph loader (a stand-in with the real file's node names)."""
     G, target, _, _, _ = setup
     network = tmp_path / "G.keras"
     G.save(network)
     Image.fromarray(to_uint8(target)).save(tmp_path / "t.png")
-    lpips = make_lpips_standin(tmp_path / "net-lin_vgg_v0.1.pb")
     outdir = tmp_path / "out"
     result = run_script(f"--network={network}", f"--target={tmp_path / 't.png'}",
-                        f"--outdir={outdir}", "--steps=20", f"--lpips={lpips}")
+                        f"--outdir={outdir}", "--steps=20", f"--lpips={lpips_standin}")
     assert result.returncode == 0, result.stderr
     with np.load(outdir / "projected_w.npz") as data:
         distances = data["distances"]

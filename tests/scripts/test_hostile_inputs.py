@@ -15,8 +15,6 @@ from PIL import Image
 
 from stylegan2_tf.data.builtin import digits_dataset
 from stylegan2_tf.network_io import save_network
-from stylegan2_tf.networks.discriminator import Discriminator
-from stylegan2_tf.networks.generator import Generator
 
 REPO = Path(__file__).resolve().parents[2]
 PICKLE = REPO / "tests" / "fixtures" / "official" / "stylegan2_config_f_tiny.pkl"
@@ -39,13 +37,18 @@ def assert_usage_error(result, message):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def network_size():
+    """Grayscale 16x16 images, as the digits."""
+    return {"resolution": 16, "channels": 1}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, tiny_generator, tiny_discriminator):
     """A tiny generator folder, a discriminator .keras, a truncated .keras, a file, digits at 16 px."""
     root = tmp_path_factory.mktemp("hostile")
-    G = Generator(8, 0, 8, 16, 1, mapping_kwargs={"num_layers": 1},
-                  synthesis_kwargs={"channel_base": 64, "channel_max": 16})
+    G = tiny_generator()
     save_network({"G_ema": G}, root / "net")
-    D = Discriminator(0, 16, 1, channel_base=64, channel_max=16)
+    D = tiny_discriminator()
     D(tf.zeros([1, 16, 16, 1]))
     D.save(root / "D.keras")
     data = (root / "net" / "G_ema.keras").read_bytes()

@@ -6,11 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from standins import make_inception_standin
-
 from stylegan2_tf.data.builtin import digits_dataset
 from stylegan2_tf.network_io import save_network
-from stylegan2_tf.networks.generator import Generator
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,15 +18,14 @@ def run(*args, **env):
                           env=env, capture_output=True, text=True, check=False)
 
 
-def test_metrics_script_reports_json_lines_and_caches_the_dataset(tmp_path):
-    G = Generator(8, 10, 8, 16, 1, mapping_kwargs={"num_layers": 1},
-                  synthesis_kwargs={"channel_base": 64, "channel_max": 16})
+def test_metrics_script_reports_json_lines_and_caches_the_dataset(tmp_path, tiny_generator,
+                                                                  inception_standin):
+    G = tiny_generator(c_dim=10, resolution=16, channels=1)  # as the digits
     save_network({"G_ema": G}, tmp_path / "net")
     data = digits_dataset(tmp_path / "data", resolution=16)
-    inception = make_inception_standin(tmp_path / "inception.pb")
     args = [f"--network={tmp_path / 'net'}", f"--data={data}", "--metrics=fid64_full,swd64",
             f"--cache_dir={tmp_path / 'cache'}", f"--output={tmp_path / 'metrics.jsonl'}"]
-    result = run(*args, STYLEGAN2_INCEPTION=str(inception))
+    result = run(*args, STYLEGAN2_INCEPTION=str(inception_standin))
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["metric"] for line in lines] == ["fid64_full", "swd64"]

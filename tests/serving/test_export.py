@@ -18,8 +18,6 @@ import tensorflow as tf
 
 from stylegan2_tf.inference import to_uint8
 from stylegan2_tf.network_io import load_network
-from stylegan2_tf.networks.discriminator import Discriminator
-from stylegan2_tf.networks.generator import Generator
 from stylegan2_tf.serving import ServingGenerator, export_saved_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,11 +103,14 @@ def assert_images_close(images, expected):
     assert np.abs(images.astype(int) - expected.astype(int)).max() <= 1
 
 
-def tiny_generator(c_dim=0):
-    """A 16x16 generator with noise and w_avg set, so noise modes and truncation matter."""
-    G = Generator(z_dim=8, c_dim=c_dim, w_dim=8, img_resolution=16, img_channels=3,
-                  mapping_kwargs={"num_layers": 2},
-                  synthesis_kwargs={"channel_base": 64, "channel_max": 16})
+@pytest.fixture(scope="module")
+def network_size():
+    """16x16 generators with 2 mapping layers."""
+    return {"resolution": 16, "mapping_layers": 2}
+
+
+def with_noise_and_w_avg(G):
+    """G with its noise strengths and w_avg set (from 0), so noise modes and truncation matter."""
     rng = np.random.RandomState(1)
     for variable in G.variables:
         if variable.path.endswith(("noise_strength", "w_avg")):
@@ -118,10 +119,10 @@ def tiny_generator(c_dim=0):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, tiny_generator):
     """(G, z, ws, probe results) for a tiny generator exported by the script with --trunc=0.7."""
     folder = tmp_path_factory.mktemp("tiny")
-    G = tiny_generator()
+    G = with_noise_and_w_avg(tiny_generator())
     G.save(folder / "g.keras")
     result = run_export(f"--network={folder / 'g.keras'}", f"--export_dir={folder / 'model' / '1'}",
                         "--trunc=0.7")
@@ -214,9 +215,9 @@ def test_only_stock_ops(tiny):
     assert {"Case", "RandomStandardNormal", "Assert", "PlaceholderWithDefault"} <= set(results["ops"])
 
 
-def test_rank_is_checked_in_the_graph():
+def test_rank_is_checked_in_the_graph(tiny_generator):
     # TF Serving's C++ session does not compare fed shapes with the placeholders.
-    serving = ServingGenerator(tiny_generator())
+    serving = ServingGenerator(with_noise_and_w_avg(tiny_generator()))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"expected z float32 \[N, 8\]"):
         serving.mapping(tf.zeros([2, 8, 1]), None, tf.constant(1.0), tf.constant(0))
 
@@ -267,15 +268,15 @@ def test_bad_labels_name_c(official, name, message):
     assert isinstance(results[name], str) and message in results[name]
 
 
-def test_bad_flags_are_usage_errors(tmp_path):
+def test_bad_flags_are_usage_errors(tmp_path, tiny_discriminator):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "saved_model.pb").write_bytes(b"")
-    Discriminator(0, 8, 3, channel_base=64, channel_max=16).save(tmp_path / "d.keras")
+    tiny_discriminator(resolution=8).save(tmp_path / "d.keras")
     pkl = FIXTURES / "stylegan2_config_f_tiny.pkl"
     for args, message in [
         ([f"--network={tmp_path / 'd.keras'}", f"--export_dir={tmp_path / 'a'}"], "not a generator"),
         (["--network=missing.pkl", f"--export_dir={tmp_path / 'a'}"], "does not exist"),
-        (["--network=README.md", f"--export_dir={tmp_path / 'a'}"], "expected an official .pkl"),
+        (["--network=README.md", f"--export_dir={tmp_path / 'a'}"], "not a complete official StyleGAN2 network pickle"),
         ([f"--network={pkl}", f"--export_dir={tmp_path / 'taken'}"], "is not an empty folder"),
         ([f"--network={pkl}", f"--export_dir={tmp_path / 'a'}", "--noise_mode=fresh"], "noise_mode"),
     ]:
@@ -285,13 +286,13 @@ def test_bad_flags_are_usage_errors(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.keras", "taken"]
 
 
-def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
+def test_failed_export_leaves_nothing(tmp_path, monkeypatch, tiny_generator):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
     monkeypatch.setattr(tf.saved_model, "save", fail)
     with pytest.raises(OSError, match="disk full"):
-        export_saved_model(tiny_generator(), tmp_path / "model" / "1")
+        export_saved_model(with_noise_and_w_avg(tiny_generator()), tmp_path / "model" / "1")
     assert list((tmp_path / "model").iterdir()) == []
 
 

@@ -2,16 +2,12 @@
 
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from standins import make_inception_standin
 
 from stylegan2_tf.data.builtin import digits_dataset
 from stylegan2_tf.metrics.feature_nets import MissingWeightsError
-from stylegan2_tf.networks.discriminator import Discriminator
-from stylegan2_tf.networks.generator import Generator
 from stylegan2_tf.training.loop import TrainingRun
 from stylegan2_tf.training.setup import RunOptions
 from stylegan2_tf.training.trainer import Trainer, TrainingConfig
@@ -24,28 +20,23 @@ def digits(tmp_path_factory):
     return str(digits_dataset(tmp_path_factory.mktemp("data"), resolution=16))
 
 
-def _tiny_trainer(xla):
-    keras.utils.set_random_seed(0)
-    size = {"mapping_kwargs": {"num_layers": 1},
-            "synthesis_kwargs": {"channel_base": 64, "channel_max": 16}}
-    G, G_ema = (Generator(8, 0, 8, 8, 3, **size) for _ in range(2))
-    G_ema.set_weights(G.get_weights())
+def _trainer(networks, xla):
+    G, D, G_ema = networks
     for variable in G.weights + G_ema.weights:  # noise strengths stay 0 (see below)
         if variable.path.endswith("noise_strength"):
             variable.trainable = False
-    D = Discriminator(0, 8, 3, channel_base=64, channel_max=16, mbstd_group_size=2)
     return Trainer(G, D, G_ema, TrainingConfig(batch=4, style_mixing_prob=0, pl_weight=0,
                                                 xla=xla))
 
 
-def test_an_xla_step_matches_graph_mode():
+def test_an_xla_step_matches_graph_mode(tiny_networks):
     """Same losses and weights where no normal draws enter: XLA's normal sampler gives
     other numbers, so the path-length phase and style mixing are off, and the noise strengths
     stay 0 (their gradients are sums of noise, which would change D's fakes)."""
     rng = np.random.RandomState(0)
     batch = (tf.constant(rng.uniform(-1, 1, (4, 8, 8, 3)), tf.float32), tf.zeros([4, 0]),
              tf.constant(rng.randn(4, 8), tf.float32))
-    graph, xla = _tiny_trainer(False), _tiny_trainer(True)
+    graph, xla = (_trainer(tiny_networks(seed=0), use_xla) for use_xla in (False, True))
     graph_losses, xla_losses = graph.train_step(*batch), xla.train_step(*batch)
     assert xla_losses.keys() == graph_losses.keys() == {"g_main", "d_main", "d_reg"}
     for name, value in graph_losses.items():
@@ -66,12 +57,11 @@ def test_xla_runs_trace_with_the_reference_ops(digits, tmp_path):
                                impl="custom", **TINY))
 
 
-def test_metrics_are_measured_at_each_snapshot(digits, tmp_path):
-    inception = make_inception_standin(tmp_path / "inception.pb")
+def test_metrics_are_measured_at_each_snapshot(digits, tmp_path, inception_standin):
     lines = []
     options = RunOptions(outdir=str(tmp_path / "run"), data=digits, kimg=0.008,
                          kimg_per_tick=0.004, snap=1, metrics=("fid32_full",),
-                         metric_weights={"inception": str(inception)},
+                         metric_weights={"inception": str(inception_standin)},
                          metric_cache=str(tmp_path / "cache"), **TINY)
     TrainingRun(options, log=lines.append).run()
     entries = [json.loads(line) for line in

@@ -7,23 +7,21 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from stylegan2_tf.networks.discriminator import Discriminator
-from stylegan2_tf.networks.generator import Generator
 from stylegan2_tf.training.trainer import Trainer, TrainingConfig, lazy_adam
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def tiny_networks(c_dim=0):
-    def make_g():
-        return Generator(8, c_dim, 8, 8, 1, mapping_kwargs={"num_layers": 1},
-                         synthesis_kwargs={"channel_base": 64, "channel_max": 8})
-    G, G_ema = make_g(), make_g()
-    G_ema.set_weights(G.get_weights())
-    D = Discriminator(c_dim, 8, 1, channel_base=64, channel_max=8, mbstd_group_size=2)
-    return G, D, G_ema
+# Grayscale 8x8 images, 8 channels at 4x4 and 8x8 (the networks of the subprocess below too).
+SIZE = {"channels": 1, "channel_max": 8}
+
+
+@pytest.fixture(scope="module")
+def network_size():
+    return SIZE
 
 
 def batch(n=4, c_dim=0, seed=0):
@@ -41,7 +39,7 @@ def test_lazy_adam_correction():
     assert np.isclose(opt.beta_2, 0.99 ** ratio) and opt.beta_1 == 0.0
 
 
-def test_iterations_run_every_phase_and_update_everything():
+def test_iterations_run_every_phase_and_update_everything(tiny_networks):
     G, D, G_ema = tiny_networks(c_dim=3)
     config = TrainingConfig(batch=4, g_reg_interval=2, d_reg_interval=2, ema_kimg=0.001)
     trainer = Trainer(G, D, G_ema, config)
@@ -62,7 +60,7 @@ def test_iterations_run_every_phase_and_update_everything():
         np.testing.assert_allclose(ema.numpy(), current.numpy(), atol=1e-3)
 
 
-def test_non_finite_gradients_are_not_applied():
+def test_non_finite_gradients_are_not_applied(tiny_networks):
     G, D, G_ema = tiny_networks()
     trainer = Trainer(G, D, G_ema, TrainingConfig(batch=4, pl_weight=0, r1_gamma=0))
     images, labels, z = batch()
@@ -82,15 +80,16 @@ def test_two_replicas_give_the_same_update_as_one():
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        sys.path.insert(0, sys.argv[1])
-        from test_trainer import batch, tiny_networks
+        sys.path[:0] = sys.argv[1:3]
+        from conftest import build_networks
+        from test_trainer import SIZE, batch
         from stylegan2_tf.training.trainer import Trainer, TrainingConfig
         results = []
         for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
             strategy = tf.distribute.MirroredStrategy(devices)
             tf.keras.utils.set_random_seed(0)
             with strategy.scope():
-                G, D, G_ema = tiny_networks()
+                G, D, G_ema = build_networks(**SIZE)
             config = TrainingConfig(batch=4, style_mixing_prob=0, pl_weight=0)
             trainer = Trainer(G, D, G_ema, config, strategy)
             images, labels, z = batch()
@@ -108,7 +107,8 @@ def test_two_replicas_give_the_same_update_as_one():
         """
     )
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    out = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], env=env,
+    out = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent),
+                          str(Path(__file__).parents[1])], env=env,
                          capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     line = next(x for x in out.stdout.splitlines() if x.startswith("MAXDIFF"))
@@ -116,7 +116,7 @@ def test_two_replicas_give_the_same_update_as_one():
     assert diff <= 1e-4 * max(scale, 1.0), line
 
 
-def test_training_is_a_function_of_the_seed():
+def test_training_is_a_function_of_the_seed(tiny_networks):
     """Same initial weights, batches and seed -> the same weights (noise, mixing, PL included)."""
     results = []
     for seed in (5, 5, 6):
@@ -136,7 +136,7 @@ def test_training_is_a_function_of_the_seed():
     assert not np.array_equal(results[0][0], results[2][0])
 
 
-def test_w_avg_follows_every_training_mapping_call():
+def test_w_avg_follows_every_training_mapping_call(tiny_networks):
     """w_avg after one iteration is the references' lerp sequence over the phases that run G:
     G main (the batch's z), G reg (its first half, pl_batch_shrink 2) and D main (the batch)."""
     G, D, G_ema = tiny_networks()
