@@ -145,3 +145,19 @@ def lpips_standin(tmp_path_factory):
     from standins import make_lpips_standin
 
     return make_lpips_standin(tmp_path_factory.mktemp("standins") / "net-lin_vgg_v0.1.pb")
+
+
+@pytest.fixture(scope="session")
+def rgb_dataset(tmp_path_factory):
+    """Path of a converted dataset of 8 random 32x32 RGB images without labels (read only)."""
+    import numpy as np
+    from PIL import Image
+
+    from stylegan2_tf.data.convert import convert_dataset
+
+    root = tmp_path_factory.mktemp("rgb_dataset")
+    (root / "images").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
+    return convert_dataset(root / "images", root / "data", progress=False).dest

@@ -104,18 +104,12 @@ def test_convert_any_pickle_to_a_folder_and_back_to_a_tf1_pickle(source, tmp_pat
     assert again.returncode == 2 and "--overwrite" in again.stderr
 
 
-def test_fine_tuning_starts_from_a_pytorch_pickle_by_url(served, tmp_path, monkeypatch):
-    from stylegan2_tf.data.convert import convert_dataset
+def test_fine_tuning_starts_from_a_pytorch_pickle_by_url(served, tmp_path, monkeypatch, rgb_dataset):
     from stylegan2_tf.training.loop import TrainingRun
     from stylegan2_tf.training.setup import RunOptions
 
     _, base = served
-    source = tmp_path / "images"
-    source.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(source / f"{i}.png")
-    data = convert_dataset(source, tmp_path / "data", progress=False).dest
+    data = rgb_dataset
     monkeypatch.setenv("STYLEGAN2_CACHE", str(tmp_path / "cache"))
     run = TrainingRun(RunOptions(outdir=str(tmp_path / "run"), data=str(data), kimg=0.004,
                                  kimg_per_tick=0.004, snap=1, batch=4,

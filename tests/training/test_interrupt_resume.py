@@ -10,12 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from stylegan2_tf.data.builtin import digits_dataset
-from stylegan2_tf.data.convert import convert_dataset
 from stylegan2_tf.training.loop import TrainingRun
 from stylegan2_tf.training.setup import RunOptions
 
@@ -130,13 +127,8 @@ def test_restart_with_other_size_flags_is_refused(digits, existing_run):
     assert log_rows(existing_run) == before
 
 
-def test_restart_on_another_dataset_is_refused(tmp_path, existing_run):
-    source = tmp_path / "images"
-    source.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(source / f"{i}.png")
-    other = convert_dataset(source, tmp_path / "other", progress=False).dest
+def test_restart_on_another_dataset_is_refused(existing_run, rgb_dataset):
+    other = rgb_dataset
     result = subprocess.run(train(other, existing_run, "--kimg=1"), env=ENV, capture_output=True,
                             text=True, check=False, timeout=300)
     assert result.returncode != 0 and "Traceback" not in result.stderr

@@ -51,15 +51,9 @@ def test_train_script_usage_errors(tmp_path):
     assert "nothing" in result.stderr
 
 
-def test_fine_tune_an_official_pickle_and_resume_from_another_run(tmp_path):
-    from stylegan2_tf.data.convert import convert_dataset
+def test_fine_tune_an_official_pickle_and_resume_from_another_run(tmp_path, rgb_dataset):
 
-    source = tmp_path / "images"
-    source.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(source / f"{i}.png")
-    data = convert_dataset(source, tmp_path / "data", progress=False).dest
+    data = rgb_dataset
     pickle = REPO / "tests" / "fixtures" / "official" / "stylegan2_config_f_tiny.pkl"
     options = RunOptions(outdir=str(tmp_path / "a"), data=str(data), kimg=0.008,
                          kimg_per_tick=0.004, snap=1, batch=4, resume=str(pickle))

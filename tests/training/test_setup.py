@@ -8,10 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from stylegan2_tf.data.builtin import digits_dataset
-from stylegan2_tf.data.convert import convert_dataset
 from stylegan2_tf.networks.presets import NetworkSettings
 from stylegan2_tf.training.loop import TrainingRun
 from stylegan2_tf.training.setup import (
@@ -130,13 +128,8 @@ def test_each_network_source(digits, tmp_path):
                                       **{**TINY, **change}))
 
 
-def test_fine_tuning_an_official_pickle_takes_its_settings(tmp_path):
-    source = tmp_path / "images"
-    source.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(source / f"{i}.png")
-    data = convert_dataset(source, tmp_path / "data", progress=False).dest
+def test_fine_tuning_an_official_pickle_takes_its_settings(tmp_path, rgb_dataset):
+    data = rgb_dataset
     pickle = REPO / "tests" / "fixtures" / "official" / "stylegan2_config_f_tiny.pkl"
     setup = setup_training(RunOptions(outdir=str(tmp_path / "run"), data=str(data), batch=4,
                                       resume=str(pickle)))
