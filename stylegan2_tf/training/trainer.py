@@ -107,8 +107,9 @@ class Trainer:
                                              aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
                                              name="skipped_steps")
         # tf.function around strategy.run (not inside it: apply_gradients all-reduces).
-        self._phases = {name: tf.function(self._distributed(getattr(self, f"_{name}_replica")),
-                                          jit_compile=config.xla)
+        replica_steps = {"g_main": self._g_main_replica, "g_reg": self._g_reg_replica,
+                         "d_main": self._d_main_replica, "d_reg": self._d_reg_replica}
+        self._phases = {name: tf.function(self._distributed(replica_steps[name]), jit_compile=config.xla)
                         for name in PHASES}
         self._ema = tf.function(self._update_ema)
 
