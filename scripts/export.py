@@ -1,13 +1,16 @@
 """Exports a generator as a SavedModel for TF Serving.
 
   python scripts/export.py --network=NET --export_dir=exported/1 [--trunc=0.7] [--trunc_cutoff=N]
+      [--max_batch=N]
 
 NET is an official TF1 pickle (NVlabs/stylegan2 or the TF1 stylegan2-ada), a network
 folder written by scripts/convert.py or training, or a generator .keras file; its
 averaged generator (G_ema) is exported with stock TensorFlow ops only. Signatures:
 serving_default (z [, c] -> uint8 images), mapping (z [, c] -> ws) and synthesis
 (ws -> uint8 images); --trunc, --trunc_cutoff and --noise_mode set the defaults of
-their optional inputs truncation_psi, truncation_cutoff and noise_mode.
+their optional inputs truncation_psi, truncation_cutoff and noise_mode. --max_batch
+caps the rows of a request (checked in the graph), so one request cannot exhaust
+the server's memory.
 """
 
 from _tf_logs import quiet_tensorflow
@@ -30,6 +33,10 @@ TRUNC_CUTOFF = flags.DEFINE_integer(
 NOISE_MODE = cli.define_noise_mode_flag("Default noise_mode")
 FORCE_FP32 = flags.DEFINE_boolean("force_fp32", False,
                                   "Compute in float32 where the network asks for float16 blocks.")
+MAX_BATCH = flags.DEFINE_integer(
+    "max_batch", None, "Most rows (images) a request may have; larger ones fail with a message "
+    "naming the limit. Default: about 2 GiB of activations per request, at most 64 "
+    "(config-f widths: 64 at 32 px, 8 at 256 px, 2 at 1024 px).", lower_bound=1)
 flags.mark_flags_as_required(["network", "export_dir"])
 cli.require_finite(TRUNC)
 
@@ -41,7 +48,7 @@ def main():
     print(f"exporting {NETWORK.value}: z_dim {G.z_dim}, c_dim {G.c_dim}, "
           f"{G.img_resolution}x{G.img_resolution}x{G.img_channels} images, {G.num_ws} ws")
     lines = export_saved_model(G, EXPORT_DIR.value, TRUNC.value, TRUNC_CUTOFF.value,
-                               NOISE_MODE.value, FORCE_FP32.value)
+                               NOISE_MODE.value, FORCE_FP32.value, MAX_BATCH.value)
     print(f"wrote SavedModel {EXPORT_DIR.value} with signatures:")
     for line in lines:
         print(f"  {line}")

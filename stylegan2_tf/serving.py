@@ -21,7 +21,9 @@ nothing). noise_mode "const" uses the stored noise, "random" fresh noise,
 numpy `to_uint8` of generate.py in TensorFlow): clip(x * 127.5 + 128, 0, 255)
 truncated. The signatures fix dtypes and ranks;
 sizes are checked in the graph by tf.debugging.Assert, whose messages name the
-input and the expected shape.
+input and the expected shape. So are the batch (at most the export's max_batch
+rows, so that one request cannot exhaust the server's memory) and the values
+(z, c, ws and truncation_psi finite). An empty batch gives an empty result.
 """
 
 import tensorflow as tf
@@ -36,6 +38,21 @@ INPUT_DTYPES = {"z": tf.float32, "c": tf.float32, "ws": tf.float32, "truncation_
                 "truncation_cutoff": tf.int32, "noise_mode": tf.string}
 SIGNATURE_FUNCTIONS = {"serving_default": "generate", "mapping": "mapping",
                        "synthesis": "synthesis"}
+# Default max_batch: about this many bytes of activations per request, and at most MAX_BATCH_CAP
+# rows; an image is counted as 8 float32 copies of its largest block's features (input, the
+# grouped convolution's transposes and upsampling, output, image skip): an estimate, not a measure.
+ACTIVATION_BUDGET = 2 * 2**30
+MAX_BATCH_CAP = 64
+
+
+def default_max_batch(G):
+    """The default max_batch of an export: a request of that many images holds about
+    ACTIVATION_BUDGET bytes of activations, between 1 and MAX_BATCH_CAP (config-f widths:
+    64 at 32 px, 32 at 64 px, halved per doubling of the resolution down to 2 at 1024 px)."""
+    synthesis = G.synthesis
+    largest = max(res * res * block.out_channels
+                  for res, block in zip(synthesis.block_resolutions, synthesis.blocks))
+    return int(min(MAX_BATCH_CAP, max(1, ACTIVATION_BUDGET // (8 * 4 * largest))))
 
 
 def input_shapes(G):
@@ -64,6 +81,17 @@ def _assert_shape(x, name, dims):
     return tf.debugging.Assert(ok, [f"expected {_describe(name, x.dtype, dims)}; received shape", shape])
 
 
+def _assert_finite(x, name, scalar):
+    """An Assert op: no NaN or inf in x (an empty x passes); shows a scalar x, else the count."""
+    finite = tf.math.is_finite(x)
+    if scalar:
+        data = [f"{name} must be finite; received", x]
+    else:
+        data = [f"{name} must be finite; NaN or inf values received:",
+                tf.size(x) - tf.math.count_nonzero(finite, dtype=tf.int32)]
+    return tf.debugging.Assert(tf.reduce_all(finite), data)
+
+
 def _after(asserts, *tensors):
     """`tensors` through identities that run after every op of `asserts`."""
     with tf.control_dependencies(asserts):
@@ -73,12 +101,27 @@ def _after(asserts, *tensors):
 class ServingGenerator:
     """The exported computations of a generator, on tensors with checks (traced with impl "ref")."""
 
-    def __init__(self, G):
+    def __init__(self, G, max_batch=None):
         self.G = G
+        self.max_batch = default_max_batch(G) if max_batch is None else int(max_batch)
+        if self.max_batch < 1:
+            raise ValueError(f"ServingGenerator: max_batch must be at least 1. Received: {max_batch}")
         self.shapes = input_shapes(G)
 
     def _checks(self, **inputs):
-        return [_assert_shape(x, name, self.shapes[name]) for name, x in inputs.items()]
+        """Shape, then (float inputs) finiteness, then (batched inputs) batch checks."""
+        checks = []
+        for name, x in inputs.items():
+            checks.append(_assert_shape(x, name, self.shapes[name]))
+            if x.dtype.is_floating:
+                checks.append(_assert_finite(x, name, scalar=not self.shapes[name]))
+            if self.shapes[name]:
+                rows = tf.raw_ops.Shape(input=x)[0]  # rank >= 1 here (the signatures fix ranks)
+                checks.append(tf.debugging.Assert(
+                    rows <= self.max_batch,
+                    [(f"batch too large: at most {self.max_batch} rows of {name} per request "
+                      f"(max_batch of this export); received"), rows]))
+        return checks
 
     def mapping(self, z, c, truncation_psi, truncation_cutoff):
         """ws float32 [N, num_ws, w_dim] from z [N, z_dim], c [N, c_dim] or None, psi, cutoff."""
@@ -99,14 +142,21 @@ class ServingGenerator:
 
     def synthesis(self, ws, noise_mode):
         """uint8 images [N, R, R, C] from ws float32 [N, num_ws, w_dim] and a noise mode."""
+        G = self.G
         matches = tf.equal(noise_mode, NOISE_MODES)  # [len(NOISE_MODES)]
+        # Shown as UTF-8 (bad bytes replaced) and cut: the message must decode in any client.
+        shown = tf.strings.unicode_transcode(tf.strings.substr(noise_mode, 0, 64), "UTF-8", "UTF-8",
+                                             errors="replace")
         checks = self._checks(ws=ws, noise_mode=noise_mode)
         checks.append(tf.debugging.Assert(
             tf.reduce_any(matches),
-            [f"noise_mode must be one of {', '.join(NOISE_MODES)}; received", noise_mode]))
+            [f"noise_mode must be one of {', '.join(NOISE_MODES)}; received", shown]))
         ws, index = _after(checks, ws, tf.argmax(tf.cast(matches, tf.int32), output_type=tf.int32))
-        branches = [lambda mode=mode: self.G.synthesis(ws, noise_mode=mode) for mode in NOISE_MODES]
-        return to_uint8_tf(tf.switch_case(index, branches))
+        branches = [lambda mode=mode: G.synthesis(ws, noise_mode=mode) for mode in NOISE_MODES]
+        images = tf.cond(  # the grouped convolutions need N > 0
+            tf.shape(ws)[0] > 0, lambda: tf.switch_case(index, branches),
+            lambda: tf.zeros([0, G.img_resolution, G.img_resolution, G.img_channels]))
+        return to_uint8_tf(images)
 
 
 def _functions(serving, defaults):
@@ -160,7 +210,7 @@ def _root(functions):
 
 
 def _summary(serving, functions, defaults):
-    """One line per signature: 'key(inputs, optional = default) -> outputs'."""
+    """One line per signature: 'key(inputs, optional = default) -> outputs', then the batch limit."""
     lines = []
     for key, function in functions.items():
         inputs = []
@@ -170,6 +220,7 @@ def _summary(serving, functions, defaults):
         outputs = [_describe(name, tensor.dtype, tensor.shape.as_list())
                    for name, tensor in function.get_concrete_function().structured_outputs.items()]
         lines.append(f"{key}({', '.join(inputs)}) -> {', '.join(outputs)}")
+    lines.append(f"N <= {serving.max_batch} (max_batch)")
     return lines
 
 
@@ -181,7 +232,7 @@ def check_export_dir(export_dir):
 
 
 def export_saved_model(G, export_dir, truncation_psi=1.0, truncation_cutoff=None,
-                       noise_mode="const", force_fp32=False):
+                       noise_mode="const", force_fp32=False, max_batch=None):
     """Writes G as a SavedModel for TF Serving, aside and then renamed to export_dir.
 
     Args:
@@ -194,17 +245,21 @@ def export_saved_model(G, export_dir, truncation_psi=1.0, truncation_cutoff=None
         noise_mode: "const", "random" or "none", default of noise_mode.
         force_fp32: compute every block in float32, also where G has float16
             blocks (num_fp16_res), as NVIDIA's force_fp32.
+        max_batch: int >= 1 or None, the most rows a request may have (larger
+            ones fail with a message naming the limit). None: default_max_batch(G),
+            about 2 GiB of activations, at most 64.
 
     Returns:
         A list of lines describing the signatures, e.g.
-        "mapping(z float32 [N, 512], truncation_psi float32 [] = 0.7, ...) -> ws float32 [N, 18, 512]".
+        "mapping(z float32 [N, 512], truncation_psi float32 [] = 0.7, ...) -> ws float32 [N, 18, 512]",
+        and last "N <= 64 (max_batch)".
     """
     if noise_mode not in NOISE_MODES:
         raise ValueError(f"noise_mode must be one of {NOISE_MODES}. Received: {noise_mode!r}")
     export_dir = check_export_dir(export_dir)
     defaults = {"truncation_psi": float(truncation_psi),
                 "truncation_cutoff": int(truncation_cutoff or 0), "noise_mode": noise_mode}
-    serving = ServingGenerator(float32_generator(G) if force_fp32 else G)
+    serving = ServingGenerator(float32_generator(G) if force_fp32 else G, max_batch)
     with use_impl("ref"):  # every function traces here: stock ops only
         functions = _functions(serving, defaults)
         export_dir.parent.mkdir(parents=True, exist_ok=True)

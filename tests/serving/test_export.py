@@ -11,6 +11,7 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,7 +19,8 @@ import tensorflow as tf
 
 from stylegan2_tf.inference import to_uint8
 from stylegan2_tf.network_io import load_network
-from stylegan2_tf.serving import ServingGenerator, export_saved_model
+from stylegan2_tf.networks.generator import channels_at
+from stylegan2_tf.serving import ServingGenerator, default_max_batch, export_saved_model
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "official"
@@ -120,14 +122,16 @@ def with_noise_and_w_avg(G):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, tiny_generator):
-    """(G, z, ws, probe results) for a tiny generator exported by the script with --trunc=0.7."""
+    """(G, z, ws, probe results) for a tiny generator exported by the script with --trunc=0.7
+    and --max_batch=5."""
     folder = tmp_path_factory.mktemp("tiny")
     G = with_noise_and_w_avg(tiny_generator())
     G.save(folder / "g.keras")
     result = run_export(f"--network={folder / 'g.keras'}", f"--export_dir={folder / 'model' / '1'}",
-                        "--trunc=0.7")
+                        "--trunc=0.7", "--max_batch=5")
     assert result.returncode == 0, result.stderr
     assert "serving_default(z float32 [N, 8], truncation_psi float32 [] = 0.7" in result.stdout
+    assert "N <= 5 (max_batch)" in result.stdout
     # TensorFlow's logs are hidden without --verbose: start-up (C++) and saving (Python).
     for noise in ("absl::InitializeLog", "oneDNN", "cuInit", "signature_serialization",
                   "functional_saver", "fingerprint", "Assets written"):
@@ -153,6 +157,22 @@ def tiny(tmp_path_factory, tiny_generator):
         "bad_noise_mode": ("session", "serving_default", {"z": z, "noise_mode": "fresh"}),
         "bad_ws": ("session", "synthesis", {"ws": ws[:, 1:]}),
         "int_z": ("function", "generate", {"z": z.astype(np.int64)}),
+        "batch_6": ("session", "serving_default", {"z": np.zeros([6, 8], np.float32)}),
+        "batch_6_function": ("function", "generate", {"z": np.zeros([6, 8], np.float32)}),
+        "batch_6_mapping": ("session", "mapping", {"z": np.zeros([6, 8], np.float32)}),
+        "batch_6_ws": ("session", "synthesis", {"ws": np.zeros([6, *ws.shape[1:]], np.float32)}),
+        "batch_5": ("session", "serving_default", {"z": np.zeros([5, 8], np.float32)}),
+        "nan_z": ("session", "serving_default", {"z": np.where(z > 1, np.nan, z)}),
+        "inf_z": ("function", "generate", {"z": np.where(z > 1, np.inf, z)}),
+        "inf_ws": ("session", "synthesis", {"ws": np.where(ws > 0.5, -np.inf, ws)}),
+        "nan_psi": ("session", "serving_default", {"z": z, "truncation_psi": np.float32(np.nan)}),
+        "inf_psi": ("session", "mapping", {"z": z, "truncation_psi": np.float32(np.inf)}),
+        "empty": ("session", "serving_default", {"z": np.zeros([0, 8], np.float32)}),
+        "empty_function": ("function", "generate", {"z": np.zeros([0, 8], np.float32)}),
+        "empty_mapping": ("session", "mapping", {"z": np.zeros([0, 8], np.float32)}),
+        "empty_ws": ("session", "synthesis", {"ws": np.zeros([0, *ws.shape[1:]], np.float32)}),
+        "bytes_noise_mode": ("session", "serving_default", {"z": z, "noise_mode": b"\xff\xfenone"}),
+        "bytes_noise_mode_function": ("function", "generate", {"z": z, "noise_mode": b"\xc3"}),
     }
     return G, z, ws, probe(folder / "model" / "1", requests, folder)
 
@@ -202,10 +222,50 @@ def test_tf2_callers(tiny):
     ("bad_noise_mode", "noise_mode must be one of random, const, none; received] [fresh]"),
     ("bad_ws", "expected ws float32 [N, 6, 8]; received shape] [4 5 8]"),
     ("int_z", "dtype=tf.int64, name='z') to TensorSpec(shape=(None, None), dtype=tf.float32"),
+    ("nan_z", "z must be finite; NaN or inf values received:] [{}]"),
+    ("inf_z", "z must be finite; NaN or inf values received:] [{}]"),
+    ("inf_ws", "ws must be finite; NaN or inf values received:] [{}]"),
+    ("nan_psi", "truncation_psi must be finite; received] [nan]"),
+    ("inf_psi", "truncation_psi must be finite; received] [inf]"),
+    # Bytes that are not UTF-8 are shown replaced (U+FFFD), so the message still decodes.
+    ("bytes_noise_mode", "noise_mode must be one of random, const, none; received] [\ufffd\ufffdnone]"),
+    ("bytes_noise_mode_function", "noise_mode must be one of random, const, none; received] [\ufffd]"),
 ])
 def test_bad_inputs_name_the_input(tiny, name, message):
+    _, z, ws, results = tiny
+    bad = {"nan_z": (z > 1).sum(), "inf_z": (z > 1).sum(), "inf_ws": (ws > 0.5).sum()}.get(name)
+    if bad is not None:
+        assert 0 < bad < z.size
+        message = message.format(bad)
+    assert isinstance(results[name], str) and message in results[name], results[name]
+
+
+@pytest.mark.parametrize("name,input_name", [
+    ("batch_6", "z"), ("batch_6_function", "z"), ("batch_6_mapping", "z"), ("batch_6_ws", "ws"),
+])
+def test_batch_above_max_batch_names_the_limit(tiny, name, input_name):
     _, _, _, results = tiny
-    assert isinstance(results[name], str) and message in results[name]
+    message = (f"batch too large: at most 5 rows of {input_name} per request "
+               f"(max_batch of this export); received] [6]")
+    assert isinstance(results[name], str) and message in results[name], results[name]
+    assert results["batch_5"]["images"].shape == (5, 16, 16, 3)
+
+
+def test_empty_batch_gives_empty_result(tiny):
+    G, _, _, results = tiny
+    for name in ("empty", "empty_function", "empty_ws"):
+        images = results[name]["images"]
+        assert images.dtype == np.uint8 and images.shape == (0, 16, 16, 3), name
+    assert results["empty_mapping"]["ws"].shape == (0, G.num_ws, G.w_dim)
+
+
+def test_default_max_batch_keeps_requests_to_about_2_gib():
+    def generator(resolution):  # config-f widths; only what default_max_batch reads
+        res = [2**i for i in range(2, resolution.bit_length())]
+        blocks = [SimpleNamespace(out_channels=channels_at(r, 32768, 512)) for r in res]
+        return SimpleNamespace(synthesis=SimpleNamespace(block_resolutions=res, blocks=blocks))
+
+    assert [default_max_batch(generator(r)) for r in (16, 32, 64, 256, 1024)] == [64, 64, 32, 8, 2]
 
 
 def test_only_stock_ops(tiny):
@@ -230,6 +290,7 @@ def official(tmp_path_factory):
     result = run_export(f"--network={FIXTURES / 'stylegan2_config_e_cond_tiny.pkl'}",
                         f"--export_dir={export_dir}", "--trunc=0.7")
     assert result.returncode == 0, result.stderr
+    assert "N <= 64 (max_batch)" in result.stdout  # the default
     reference = np.load(FIXTURES / "stylegan2_config_e_cond_tiny_reference.npz")
     z, c = reference["z"], reference["c"]
     requests = {
@@ -279,6 +340,7 @@ def test_bad_flags_are_usage_errors(tmp_path, tiny_discriminator):
         (["--network=README.md", f"--export_dir={tmp_path / 'a'}"], "not a complete official StyleGAN2 network pickle"),
         ([f"--network={pkl}", f"--export_dir={tmp_path / 'taken'}"], "is not an empty folder"),
         ([f"--network={pkl}", f"--export_dir={tmp_path / 'a'}", "--noise_mode=fresh"], "noise_mode"),
+        ([f"--network={pkl}", f"--export_dir={tmp_path / 'a'}", "--max_batch=0"], "--max_batch=0"),
     ]:
         result = run_export(*args)
         assert result.returncode != 0 and message in result.stderr, result.stderr
