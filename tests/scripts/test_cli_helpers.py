@@ -158,7 +158,9 @@ def run_script(script, *args, **env):
 @pytest.mark.parametrize("script", ["metrics.py", "train.py"])
 def test_cache_dir_is_one_flag_in_every_script_that_caches(script):
     help_text = run_script(script, "--help").stdout
-    assert "--cache_dir: Cache folder: the metrics' dataset features go in its metrics/" in help_text
+    text = " ".join(help_text.split())
+    assert ("--cache_dir: Cache folder: downloaded networks go in its networks/ subfolder, the "
+            "metrics' dataset features in metrics/") in text
 
 
 @pytest.mark.parametrize("flag", ["--cache_dir", "--metric_cache"])
