@@ -8,13 +8,23 @@
   ~/.cache/stylegan2_tf), one subfolder per user: metrics/ for the metrics' dataset
   features, networks/ for downloaded networks.
 - Write-aside: `atomic_write` and `atomic_folder` write under a hidden sibling name
-  (`aside_name`) and rename into place.
+  (`aside_name`) and rename into place; `remove_aside_leftovers` removes those a killed
+  writer left (call it holding the folder's lock).
+- Locks: `lock_folder`, one process at a time in a folder (e.g. a training run), released
+  when the process exits however it exits.
 """
 
 import os
+import re
 import shutil
+import socket
 import uuid
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock (as downloads.py)
+    fcntl = None
 
 CACHE_ENV = "STYLEGAN2_CACHE"
 
@@ -101,6 +111,85 @@ def aside_name(path, suffix=None):
     path = Path(path)
     return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}"
                           f"{path.suffix if suffix is None else suffix}")
+
+
+_ASIDE_NAME = re.compile(r"\.(?P<stem>.+)\.[0-9a-f]{12}(\.[A-Za-z0-9]+)?")
+
+
+def remove_aside_leftovers(folder, stem):
+    """Removes the files and folders in `folder` named by aside_name for a file whose stem
+    fully matches the regex `stem` (the write-asides a killed process left); returns their paths.
+
+    Only call it while no other process can be writing there (holding lock_folder).
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in sorted(folder.iterdir()):
+        match = _ASIDE_NAME.fullmatch(path.name)
+        if match and re.fullmatch(stem, match["stem"]):
+            remove_path(path)
+            removed.append(path)
+    return removed
+
+
+def remove_path(path):
+    """Removes a file, link or folder (with its contents)."""
+    if Path(path).is_dir() and not Path(path).is_symlink():
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+class FolderInUseError(ValueError):
+    """lock_folder found another process holding the folder; the message names it."""
+
+
+class FolderLock:
+    """An exclusive fcntl lock on `<folder>/.lock`, held until release() or the process ends
+    (the kernel drops it on any exit, so a lock file left by a dead process is not held).
+    The file keeps "pid <pid> on <host>" of its holder; it stays when released
+    (removing it would race with the next process)."""
+
+    def __init__(self, folder):
+        self.path = Path(folder) / LOCK_FILE
+        self._handle = None
+
+    def acquire(self):
+        if fcntl is None:
+            return self
+        handle = open(self.path, "a+")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise FolderInUseError(f"{self.path.parent} is in use by {holder} "
+                                   f"(lock file {self.path})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def release(self):
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+LOCK_FILE = ".lock"
+
+
+def lock_folder(folder):
+    """make_output_folder(folder), then a FolderLock on it, held; raises FolderInUseError
+    "<folder> is in use by pid <pid> on <host> (lock file <folder>/.lock)" when another
+    process holds it."""
+    return FolderLock(make_output_folder(folder)).acquire()
 
 
 def atomic_write(path, write):

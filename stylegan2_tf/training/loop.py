@@ -7,10 +7,13 @@ training/setup.py; this module only trains it. Progress is counted in images
 tf.train.CheckpointManager (TF writes the files, then switches the `checkpoint`
 index: a run killed at any moment resumes from its last complete snapshot), the
 networks to `network/`, a grid of fixed-seed samples to `samples-{kimg}.png` and,
-with `metrics`, the metrics of G_ema to `metric-<name>.jsonl`.
+with `metrics`, the metrics of G_ema to `metric-<name>.jsonl`. A run holds its folder's lock
+(files.lock_folder) from its start to the end of run(), and first removes what a killed run
+left half-written there (remove_leftovers).
 """
 
 import json
+import re
 import resource
 import time
 from pathlib import Path
@@ -18,15 +21,56 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from stylegan2_tf.files import atomic_write
+from stylegan2_tf.files import atomic_write, lock_folder, remove_aside_leftovers, remove_path
 from stylegan2_tf.inference import image_grid, save_png, to_uint8
 from stylegan2_tf.metrics.evaluate import write_metric_line
 from stylegan2_tf.network_io import save_network
 from stylegan2_tf.ops.native import use_impl
 from stylegan2_tf.training.interrupts import DeferredInterrupts
-from stylegan2_tf.training.setup import CHECKPOINTS, checkpoint_to_restore, setup_training
+from stylegan2_tf.training.setup import (
+    CHECKPOINTS,
+    NETWORKS_FILE,
+    THIS_RUN,
+    choose_strategy,
+    is_chief,
+    setup_training,
+)
 
 SAMPLE_SEEDS = 16
+# What a run writes aside (files.aside_name) and renames, by folder: the stems of the files.
+ASIDE_STEMS = {".": r"log|metric-.+|networks|training_options|samples-\d+|builtin-data",
+               "network": r"G|D|G_ema"}
+CHECKPOINT_TEMP = re.compile(r"ckpt-\d+_temp.*")  # what tf.train.CheckpointManager writes aside
+UNREADABLE = "unreadable"  # checkpoints/unreadable/ckpt-N/: snapshots skipped at a resume
+
+
+def remove_leftovers(outdir):
+    """Removes what a killed run left in the run folder `outdir`: its write-aside files
+    (ASIDE_STEMS) and TF's ckpt-N_temp folders; returns their paths. Call it holding the
+    run folder's lock."""
+    outdir = Path(outdir)
+    removed = [path for folder, stem in ASIDE_STEMS.items()
+               for path in remove_aside_leftovers(outdir / folder, stem)]
+    checkpoints = outdir / CHECKPOINTS
+    for path in sorted(checkpoints.iterdir()) if checkpoints.is_dir() else ():
+        if CHECKPOINT_TEMP.fullmatch(path.name):
+            remove_path(path)
+            removed.append(path)
+    return removed
+
+
+def set_aside(prefix):
+    """Moves the files of the snapshot `prefix` (<folder>/ckpt-N) into a new
+    <folder>/unreadable/ckpt-N[-k]/, names unchanged; returns that folder."""
+    prefix = Path(prefix)
+    target = prefix.parent / UNREADABLE / prefix.name
+    count = 1
+    while target.exists():
+        target, count = prefix.parent / UNREADABLE / f"{prefix.name}-{count}", count + 1
+    target.mkdir(parents=True)
+    for path in prefix.parent.glob(f"{prefix.name}.*"):
+        path.rename(target / path.name)
+    return target
 
 
 def _row_kimg(line):
@@ -47,6 +91,20 @@ class TrainingRun:
     """
 
     def __init__(self, options, strategy=None, log=print):
+        strategy = strategy or choose_strategy()
+        # One process at a time trains a run folder (the chief; the other workers write
+        # only their scratch folders), from here to the end of run() or close().
+        self.lock = lock_folder(options.outdir) if is_chief(strategy) else None
+        try:
+            if self.lock:
+                for path in remove_leftovers(options.outdir):
+                    log(f"removed {path}, left by a run that was stopped while writing it")
+            self._start(options, strategy, log)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, options, strategy, log):
         self.setup = setup_training(options, strategy)
         self.options = self.setup.options  # the resolved TrainingOptions
         self.outdir = Path(self.options.outdir)
@@ -62,21 +120,32 @@ class TrainingRun:
         self.checkpoint_dir = self.outdir / CHECKPOINTS
         if not self.chief:
             self.checkpoint_dir = self.outdir / f".checkpoints-worker{self.strategy.cluster_resolver.task_id}"
+        elif self.options.source.kind == THIS_RUN:
+            self._repoint_snapshots(self.options.source.checkpoint)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.checkpoint_dir),
                                                   max_to_keep=3)
         self.summary = (tf.summary.create_file_writer(str(self.outdir / "tensorboard"))
                         if self.chief else tf.summary.create_noop_writer())
 
+    def close(self):
+        """Releases the run folder (run() does when it ends)."""
+        if getattr(self, "lock", None):
+            self.lock.release()
+            self.lock = None
+
     def restore(self):
-        """Resumes from the latest snapshot in outdir/checkpoints, else the checkpoint of the
-        run that --resume names (setup.checkpoint_to_restore).
+        """Resumes from the newest readable snapshot in outdir/checkpoints, else the checkpoint
+        of the run that --resume names (the source's checkpoint, setup.resolve_source).
 
         Returns whether training state was restored (a network given to --resume only
-        provides the starting networks). Rows of log.jsonl and
+        provides the starting networks). Newer snapshots that cannot be read were moved
+        to checkpoints/unreadable/ at the start (never deleted; their number is written
+        again), and the manager's state lists the snapshots up to this one. Rows of log.jsonl and
         metric-*.jsonl written after the restored snapshot are dropped: the run
-        replays those images.
+        replays those images (from kimg 0 in a run stopped before its first snapshot).
         """
-        latest = checkpoint_to_restore(self.outdir, self.options.source)
+        source = self.options.source
+        latest = source.checkpoint
         if latest:
             has_ticks = any(name.split("/")[0] == "ticks" for name, _ in tf.train.list_variables(latest))
             checkpoint = self.checkpoint if has_ticks else tf.train.Checkpoint(
@@ -85,7 +154,30 @@ class TrainingRun:
             self.log(f"resumed from {latest} at {self.kimg():.3f} kimg, tick {int(self.ticks.numpy())}")
             if self.chief:
                 self._forget_after(self.kimg())
+        elif self.chief and source.kind == THIS_RUN:
+            self.log(f"no snapshot in {self.checkpoint_dir} yet: starting the run {self.outdir} "
+                     f"again at kimg 0 from its {NETWORKS_FILE}")
+            self._forget_after(0.0)
         return bool(latest)
+
+    def _repoint_snapshots(self, latest):
+        """Sets the unreadable snapshots newer than `latest` aside and points the state file the
+        manager reads at the snapshots up to `latest` (it may be missing or dangling)."""
+        snapshots = self.setup.snapshots
+        for prefix, problem in snapshots.skipped:
+            self.log(f"skipped the snapshot {prefix}: {problem}; its files are kept in {set_aside(prefix)}")
+        if latest is None:
+            return
+        last = int(Path(latest).name.split("-")[1])
+        kept = [f"ckpt-{n}" for n in snapshots.numbers
+                if n <= last and (self.checkpoint_dir / f"ckpt-{n}.index").exists()]
+        # Names relative to the folder, as the manager writes them. The manager deletes only
+        # what its state lists with a time (the oldest beyond max_to_keep): the usual rotation
+        # of the intact snapshots, never what was set aside.
+        times = [(self.checkpoint_dir / f"{name}.index").stat().st_mtime for name in kept]
+        tf.compat.v1.train.update_checkpoint_state(str(self.checkpoint_dir), kept[-1],
+                                                   all_model_checkpoint_paths=kept,
+                                                   all_model_checkpoint_timestamps=times)
 
     def _forget_after(self, kimg):
         """Drops log rows of kimg beyond the restored snapshot; marks the resume in TensorBoard."""
@@ -107,8 +199,11 @@ class TrainingRun:
     def run(self):
         """Trains to options.kimg; on Ctrl-C or SIGTERM finishes the step, writes a snapshot and
         re-raises (KeyboardInterrupt / SystemExit 143). Returns the last status dict."""
-        with use_impl(self.impl):  # the ops every phase, sample grid and metric traces with
-            return self._run()
+        try:
+            with use_impl(self.impl):  # the ops every phase, sample grid and metric traces with
+                return self._run()
+        finally:
+            self.close()
 
     def _run(self):
         options = self.options

@@ -14,7 +14,9 @@
 training/loop.py trains what it returns: ticks, reports, snapshots.
 
 Network sources, the first that applies:
-  "this run"     the run folder's own latest checkpoint: a restart continues the run;
+  "this run"     the run folder's own newest readable checkpoint (`find_snapshots`): a restart
+                 continues the run; a run folder with checkpoint files of which none can be
+                 read is refused, not started over on top of them;
   "another run"  --resume names a run's checkpoint (a checkpoint prefix, a folder of
                  checkpoints, or a run folder): its networks and training state;
   "network"      --resume names anything else: what network_io.load_network reads (NVIDIA's
@@ -28,6 +30,7 @@ source is one rule in `resolve_source` and one entry in NETWORK_LOADERS.
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
 import keras
@@ -113,6 +116,25 @@ class NetworkSource:
                 NETWORK: f"--resume {self.path}"}[self.kind]
 
 
+_SNAPSHOT_FILE = re.compile(r"ckpt-(\d+)\.(index|data-\d{5}-of-(\d{5}))")
+STATE_FILE = "checkpoint"  # tf.train.CheckpointManager's index of its snapshots
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshots:
+    """What find_snapshots found in a folder of checkpoints.
+
+    latest: the prefix of the newest readable snapshot, or None; skipped: (prefix, why) of
+    each newer snapshot that is not readable, newest first; numbers: the N of every ckpt-N
+    with a file there, ascending; present: the names of the snapshot files and the state file.
+    """
+
+    latest: str | None = None
+    skipped: tuple = ()
+    numbers: tuple = ()
+    present: tuple = ()
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingOptions:
     """One start of a run, resolved; the run folder's training_options.json.
@@ -155,7 +177,7 @@ class TrainingSetup:
     G, D, G_ema: built in strategy.scope(); trainer: their Trainer; chief: whether this
     process writes logs, samples and the kept checkpoints (worker 0); evaluator: the
     metrics' runner on the chief (None without metrics); impl: the op implementation
-    to trace with.
+    to trace with; snapshots: find_snapshots of the run's checkpoints/.
     """
 
     options: TrainingOptions
@@ -168,6 +190,7 @@ class TrainingSetup:
     metric_specs: list
     evaluator: Evaluator | None
     impl: str
+    snapshots: Snapshots = Snapshots()
 
     def batches(self, first_batch):
         """The distributed dataset of (images, labels, z), from global batch `first_batch` on."""
@@ -215,22 +238,79 @@ def requested_settings(options, preset, replicas):
     return network, training
 
 
+def find_snapshots(folder):
+    """The Snapshots of a folder of checkpoints, found from its ckpt-N.index and .data files
+    (not from the `checkpoint` state file, which a kill or a hand can leave dangling).
+
+    A snapshot is readable when its index and every .data shard are there and every tensor
+    reads back (TF checks each one's checksum); the newest such is `latest`.
+    """
+    folder = Path(folder)
+    files, present = {}, []
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            match = _SNAPSHOT_FILE.fullmatch(path.name)
+            if match:
+                files.setdefault(int(match[1]), set()).add(path.name)
+            if match or path.name == STATE_FILE:
+                present.append(path.name)
+    skipped = []
+    for number in sorted(files, reverse=True):
+        prefix = folder / f"ckpt-{number}"
+        problem = _snapshot_problem(prefix, files[number])
+        if problem is None:
+            return Snapshots(str(prefix), tuple(skipped), tuple(sorted(files)), tuple(present))
+        skipped.append((str(prefix), problem))
+    return Snapshots(None, tuple(skipped), tuple(sorted(files)), tuple(present))
+
+
+def _snapshot_problem(prefix, names):
+    """Why the snapshot `prefix` (whose files in its folder are `names`) cannot be read, or None."""
+    index = f"{prefix.name}.index"
+    if index not in names:
+        return f"{index} is missing"
+    shards = sorted(name for name in names if name != index)
+    total = int(_SNAPSHOT_FILE.fullmatch(shards[0])[3]) if shards else 1
+    missing = [name for name in (f"{prefix.name}.data-{i:05d}-of-{total:05d}" for i in range(total))
+               if name not in names]
+    if missing:
+        return f"{', '.join(missing)} is missing"
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError) as error:
+        text = getattr(error, "message", None) or str(error)
+        return f"unreadable ({type(error).__name__}: {text.strip().splitlines()[0][:200]})"
+    return None
+
+
 def run_checkpoint(path):
-    """The checkpoint `path` names: a checkpoint prefix, or the latest in a folder of
-    checkpoints or in a run folder's checkpoints/; None when it names none."""
+    """The checkpoint `path` names: a checkpoint prefix, or the newest readable one in a folder
+    of checkpoints or in a run folder's checkpoints/; None when it names none."""
     if os.path.isdir(path):
-        return tf.train.latest_checkpoint(path) or tf.train.latest_checkpoint(
-            os.path.join(path, CHECKPOINTS))
+        return (find_snapshots(path).latest or find_snapshots(os.path.join(path, CHECKPOINTS)).latest)
     return path if os.path.exists(f"{path}.index") else None
 
 
-def resolve_source(outdir, resume=None):
+def resolve_source(outdir, resume=None, snapshots=None):
     """The NetworkSource of a start of the run in `outdir` with --resume `resume` (see the
-    module's docstring for the order)."""
+    module's docstring for the order); `snapshots`: find_snapshots of its checkpoints/, when
+    already found.
+
+    A run folder with snapshot files of which none is readable raises ValueError naming
+    them: starting it over in place would overwrite them.
+    """
     outdir = Path(outdir)
-    own = tf.train.latest_checkpoint(str(outdir / CHECKPOINTS))
-    if own:
-        return NetworkSource(THIS_RUN, str(outdir), own)
+    folder = outdir / CHECKPOINTS
+    snapshots = find_snapshots(folder) if snapshots is None else snapshots
+    if snapshots.latest:
+        return NetworkSource(THIS_RUN, str(outdir), snapshots.latest)
+    if snapshots.present:
+        why = "; ".join(f"{Path(prefix).name}: {problem}" for prefix, problem in snapshots.skipped)
+        raise ValueError(f"{folder} holds {', '.join(snapshots.present)} but no readable snapshot"
+                         f"{f' ({why})' if why else ''}; not starting the run {outdir} over on top of "
+                         f"them: move {folder} away to start it again from kimg 0, or use another --outdir")
     if resume:
         checkpoint = run_checkpoint(resume)
         if checkpoint:  # the run folder holding a checkpoints/ folder
@@ -242,8 +322,8 @@ def resolve_source(outdir, resume=None):
 
 
 def checkpoint_to_restore(outdir, source):
-    """The run's own latest checkpoint, else the source's (another run's), else None."""
-    return tf.train.latest_checkpoint(str(Path(outdir) / CHECKPOINTS)) or source.checkpoint
+    """The run's own newest readable checkpoint, else the source's (another run's), else None."""
+    return find_snapshots(Path(outdir) / CHECKPOINTS).latest or source.checkpoint
 
 
 def _new_networks(source, settings, metadata):
@@ -308,7 +388,8 @@ def setup_training(options, strategy=None):
     replicas = strategy.num_replicas_in_sync
     preset = resolve_preset(options.cfg, metadata["resolution"], replicas)
     requested, training = requested_settings(options, preset, replicas)
-    source = resolve_source(outdir, options.resume)
+    snapshots = find_snapshots(outdir / CHECKPOINTS)
+    source = resolve_source(outdir, options.resume, snapshots)
     keras.utils.set_random_seed(training.seed)  # the seed also fixes the initial weights
     with strategy.scope():
         G, D, G_ema = NETWORK_LOADERS[source.kind](source, requested, metadata)
@@ -329,7 +410,7 @@ def setup_training(options, strategy=None):
     if chief:
         _write_run_files(resolved, G, D)
     return TrainingSetup(resolved, strategy, chief, G, D, G_ema, trainer, metric_specs, evaluator,
-                         impl)
+                         impl, snapshots)
 
 
 def _write_run_files(options, G, D):
