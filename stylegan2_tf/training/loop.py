@@ -31,6 +31,7 @@ from stylegan2_tf.training.setup import (
     CHECKPOINTS,
     NETWORKS_FILE,
     THIS_RUN,
+    check_before_start,
     choose_strategy,
     is_chief,
     setup_training,
@@ -92,6 +93,7 @@ class TrainingRun:
 
     def __init__(self, options, strategy=None, log=print):
         strategy = strategy or choose_strategy()
+        check_before_start(options)  # before the lock makes the run folder
         # One process at a time trains a run folder (the chief; the other workers write
         # only their scratch folders), from here to the end of run() or close().
         self.lock = lock_folder(options.outdir) if is_chief(strategy) else None

@@ -362,6 +362,14 @@ NETWORK_LOADERS = {NEW: _new_networks, THIS_RUN: _run_networks, ANOTHER_RUN: _ru
                    NETWORK: _file_networks}
 
 
+def check_before_start(options):
+    """The metric specs of `options`, once their weights files are found: a run that would
+    fail at its first snapshot fails before its folder is made (MissingWeightsError)."""
+    metric_specs = parse_metrics(",".join(options.metrics))
+    check_weights(metric_specs, options.metric_weights)
+    return metric_specs
+
+
 def setup_training(options, strategy=None):
     """Resolves RunOptions `options` and builds what training them needs (see the module's
     docstring); returns a TrainingSetup. Raises ValueError or FileNotFoundError (metrics'
@@ -370,8 +378,7 @@ def setup_training(options, strategy=None):
     chief = is_chief(strategy)
     xla = TrainingConfig.xla if options.xla is None else options.xla
     impl = impl_under_xla(options.impl or current_impl()) if xla else options.impl or current_impl()
-    metric_specs = parse_metrics(",".join(options.metrics))
-    check_weights(metric_specs, options.metric_weights)  # fail now, not at the 1st snapshot
+    metric_specs = check_before_start(options)
     outdir = Path(options.outdir)
     if any(p.exists() and not p.is_dir() for p in (outdir, *outdir.parents)):
         raise ValueError(f"--outdir {options.outdir}: it or a folder above it is a file")
