@@ -39,7 +39,7 @@ import tensorflow as tf
 from stylegan2_tf.data.builtin import digits_dataset
 from stylegan2_tf.data.pipeline import make_dataset
 from stylegan2_tf.data.records import read_metadata
-from stylegan2_tf.files import atomic_write
+from stylegan2_tf.files import atomic_write, make_output_folder
 from stylegan2_tf.metrics.evaluate import Evaluator, check_weights, parse_metrics
 from stylegan2_tf.network_io import load_network
 from stylegan2_tf.networks.presets import (
@@ -379,10 +379,10 @@ def setup_training(options, strategy=None):
     xla = TrainingConfig.xla if options.xla is None else options.xla
     impl = impl_under_xla(options.impl or current_impl()) if xla else options.impl or current_impl()
     metric_specs = check_before_start(options)
-    outdir = Path(options.outdir)
-    if any(p.exists() and not p.is_dir() for p in (outdir, *outdir.parents)):
-        raise ValueError(f"--outdir {options.outdir}: it or a folder above it is a file")
-    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outdir = make_output_folder(options.outdir)
+    except ValueError as error:
+        raise ValueError(f"--outdir: {error}") from error
     builtin = outdir / ("builtin-data" if chief else
                         f".builtin-data-worker{strategy.cluster_resolver.task_id}")
     data = options.data or str(digits_dataset(builtin))
