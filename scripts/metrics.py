@@ -1,13 +1,15 @@
-"""Measures a network against a dataset: FID, KID, precision/recall, PPL, SWD.
+"""Measures a network against a dataset: FID, KID, precision/recall, PPL, SWD, IS.
 
-  python scripts/metrics.py --network=NET --data=DIR --metrics=fid50k_full,kid50k_full,pr50k3_full,ppl_wend,swd
+  python scripts/metrics.py --network=NET --data=DIR --metrics=fid50k_full,kid50k_full,pr50k3_full,ppl_wend,swd,is50k
 
 NET is an official TF1 pickle, a network folder or a generator .keras (its G_ema
 is measured). Without --data, the built-in digits at the network's resolution.
-FID and KID need Inception-v3 (--inception or STYLEGAN2_INCEPTION), precision/
-recall VGG16 (--vgg16 or STYLEGAN2_VGG16), PPL LPIPS (--lpips or STYLEGAN2_LPIPS);
-see the README for where the files come from. SWD needs none. Prints one JSON
-line per metric (and appends it to --output when given).
+FID, KID and the Inception Score (is50k: its class probabilities, 10 splits)
+need Inception-v3 (--inception or STYLEGAN2_INCEPTION), precision/recall VGG16
+(--vgg16 or STYLEGAN2_VGG16), PPL LPIPS (--lpips or STYLEGAN2_LPIPS); see the
+README for where the files come from. SWD needs none. The dataset's shards must
+hold the records its metadata.json claims. Prints one JSON line per metric (and
+appends it to --output when given).
 """
 
 import tempfile
@@ -27,7 +29,7 @@ from stylegan2_tf.metrics import evaluate, feature_nets
 NETWORK = cli.define_network_flag()
 DATA = flags.DEFINE_string("data", None, "Dataset folder from dataset_tool.py (default: built-in digits).")
 METRICS = flags.DEFINE_string("metrics", "fid50k_full", "Comma-separated metric names, e.g. "
-                              "fid50k_full,kid50k_full,pr50k3_full,ppl_wend,swd.")
+                              "fid50k_full,kid50k_full,pr50k3_full,ppl_wend,swd,is50k.")
 CACHE_DIR = cli.define_cache_dir_flag()
 BATCH = flags.DEFINE_integer("batch", 32, "Images per network call.", lower_bound=1)
 SEED = flags.DEFINE_integer("seed", 0, "Seed of latents, labels and random projections.",

@@ -1,4 +1,4 @@
-"""Metrics of a generator against a dataset, by name: FID, KID, precision/recall, PPL, SWD.
+"""Metrics of a generator against a dataset, by name: FID, KID, precision/recall, PPL, SWD, IS.
 
 Names follow NVIDIA's (stylegan2 / stylegan2-ada), with the number of generated
 images in the name, so smaller runs are spelled the same way:
@@ -13,13 +13,20 @@ images in the name, so smaller runs are spelled the same way:
   length over 50k samples (`ppl_wend10k` for fewer);
 - `swd`: sliced Wasserstein distance of Laplacian-pyramid patches (Karras et al.
   2018), 16384 real and generated images (`swd2k` ...), ×1e3 per level from the
-  image resolution down to 16 and their average; needs no pretrained network.
+  image resolution down to 16 and their average; needs no pretrained network;
+- `is50k`: Inception Score of 50k generated images (`is10k` ...), from the class
+  probabilities of the FID's Inception-v3, in 10 splits: `is50k_mean` and
+  `is50k_std` over the splits, as NVIDIA reports it; needs no dataset images
+  (only the dataset's labels, for a conditional network).
 
 Generated images use random noise and no truncation, as NVIDIA's metrics do,
 quantized to uint8 as every image of the library (inference.to_uint8_tf).
 Dataset features are cached per (dataset, network file, image count) in the
 metrics/ subfolder of the cache folder (files.cache_root: $STYLEGAN2_CACHE,
 else $XDG_CACHE_HOME/stylegan2_tf or ~/.cache/stylegan2_tf).
+
+An Evaluator first checks that the dataset's shards hold the records its
+metadata.json claims (record_count.check_record_count).
 """
 
 import dataclasses
@@ -38,8 +45,9 @@ from stylegan2_tf.data.pipeline import make_dataset
 from stylegan2_tf.data.records import FEATURES, read_metadata
 from stylegan2_tf.files import atomic_write, cache_folder
 from stylegan2_tf.inference import to_uint8_tf
-from stylegan2_tf.metrics import feature_nets, kid, ppl, precision_recall, swd
+from stylegan2_tf.metrics import feature_nets, inception_score, kid, ppl, precision_recall, swd
 from stylegan2_tf.metrics.frechet import feature_statistics, frechet_distance
+from stylegan2_tf.metrics.record_count import check_record_count
 from stylegan2_tf.network_io import float32_generator
 
 FEATURE_CACHE = "metrics"  # the subfolder of the cache folder that holds dataset features
@@ -55,14 +63,21 @@ _PATTERNS = {
     "pr": re.compile(rf"pr{_COUNT}(\d)_full"),
     "ppl": re.compile(rf"({'|'.join(PPL_VARIANTS)})(?:{_COUNT})?"),
     "swd": re.compile(rf"swd(?:{_COUNT})?"),
+    "is": re.compile(rf"is{_COUNT}"),
 }
 NEEDS = {"fid": feature_nets.INCEPTION, "kid": feature_nets.INCEPTION, "pr": feature_nets.VGG16,
-         "ppl": feature_nets.LPIPS, "swd": None}
+         "ppl": feature_nets.LPIPS, "swd": None, "is": feature_nets.INCEPTION}
+# The network of each kind, for Evaluator._network: a weights file can give more than one.
+NETWORKS = {"fid": "inception", "kid": "inception", "pr": "vgg16", "ppl": "lpips",
+            "is": "inception_probabilities"}
+LOADERS = {"inception": feature_nets.load_inception, "vgg16": feature_nets.load_vgg16,
+           "lpips": feature_nets.load_lpips,
+           "inception_probabilities": feature_nets.load_inception_probabilities}
 
 
 @dataclasses.dataclass(frozen=True)
 class MetricSpec:
-    """One metric: its name, kind ("fid", "kid", "pr", "ppl", "swd"), images and options."""
+    """One metric: its name, kind ("fid", "kid", "pr", "ppl", "swd", "is"), images and options."""
 
     name: str
     kind: str
@@ -88,7 +103,7 @@ def parse_metric(name):
         match = pattern.fullmatch(name)
         if not match:
             continue
-        if kind in ("fid", "kid"):
+        if kind in ("fid", "kid", "is"):
             spec = MetricSpec(name, kind, _count(*match.groups()))
         elif kind == "pr":
             spec = MetricSpec(name, kind, _count(match[1], match[2]), nhood_size=int(match[3]))
@@ -100,13 +115,16 @@ def parse_metric(name):
             spec = MetricSpec(name, kind, _count(*match.groups()) if match[1] else SWD_DEFAULT_IMAGES)
         if spec.num_gen < 2:
             raise ValueError(f"metric {name}: needs at least 2 images")
+        if kind == "is" and spec.num_gen < inception_score.NUM_SPLITS:
+            raise ValueError(f"metric {name}: needs at least {inception_score.NUM_SPLITS} images "
+                             f"(one per split)")
         if kind == "pr" and not 1 <= spec.nhood_size < spec.num_gen:
             raise ValueError(f"metric {name}: needs a neighborhood size k in [1, images), "
                              f"got k = {spec.nhood_size} for {spec.num_gen} images")
         return spec
     raise ValueError(f"unknown metric {name!r}; expected fid50k_full, kid50k_full, pr50k3_full, "
-                     f"{', '.join(PPL_VARIANTS)}, swd (or other counts: fid10k_full, pr2k3_full, "
-                     "ppl_wend10k, swd16k)")
+                     f"{', '.join(PPL_VARIANTS)}, swd, is50k (or other counts: fid10k_full, "
+                     "pr2k3_full, ppl_wend10k, swd16k, is10k)")
 
 
 def parse_metrics(text):
@@ -167,6 +185,7 @@ class Evaluator:
     def __init__(self, data_dir, weights=None, cache_dir=None, batch_size=32, seed=0, progress=True):
         self.data_dir = str(data_dir)
         self.metadata = read_metadata(self.data_dir)
+        check_record_count(self.data_dir, self.metadata)
         self.weights = dict(weights or {})
         self.feature_cache = cache_folder(cache_dir, FEATURE_CACHE)
         self.batch_size = int(batch_size)
@@ -181,7 +200,7 @@ class Evaluator:
         specs = [parse_metric(s) if isinstance(s, str) else s for s in specs]
         check_weights(specs, self.weights)
         measure = {"fid": self._fid, "kid": self._kid, "pr": self._pr, "ppl": self._ppl,
-                   "swd": self._swd}
+                   "swd": self._swd, "is": self._is}
         results = {}
         for spec in specs:
             start = time.time()
@@ -206,7 +225,7 @@ class Evaluator:
                 raise ValueError(f"metric {spec.name} needs at least {needed} dataset images; "
                                  f"{self.data_dir} has {count}{hint}")
             if spec.weights is not None:
-                self._network(spec.weights)
+                self._network(spec.weights, NETWORKS[spec.kind])
 
     def _check_generator(self, G):
         """G must draw the dataset's images; a conditional G, for the dataset's classes."""
@@ -247,6 +266,12 @@ class Evaluator:
                 G, distance, spec.num_gen, space=spec.space, sampling=spec.sampling, crop=spec.crop,
                 batch_size=self.batch_size, seed=self.seed, labels=labels, progress=bar.update)
         return {spec.name: ppl.perceptual_path_length(distances)}
+
+    def _is(self, G, spec):
+        classifier = self._network(feature_nets.INCEPTION, NETWORKS["is"])
+        probabilities = self.generator_features(G, classifier, spec.num_gen)
+        mean, std = inception_score.inception_score(probabilities)
+        return {f"{spec.name}_mean": mean, f"{spec.name}_std": std}
 
     def _swd(self, G, spec):
         real = self._swd_descriptors(self.real_batches(spec.num_gen), spec.num_gen, "swd: dataset", 0)
@@ -332,12 +357,13 @@ class Evaluator:
         eye = np.eye(G.c_dim, dtype=np.float32)
         return lambda n: eye[self._labels[rng.randint(len(self._labels), size=n)]]
 
-    def _network(self, weights):
-        if weights.flag not in self._networks:
-            loader = {"inception": feature_nets.load_inception, "vgg16": feature_nets.load_vgg16,
-                      "lpips": feature_nets.load_lpips}[weights.flag]
-            self._networks[weights.flag] = loader(self.weights.get(weights.flag))
-        return self._networks[weights.flag]
+    def _network(self, weights, network=None):
+        """The network `network` (a LOADERS key; default: weights.flag) from the file of
+        `weights`, loaded once."""
+        network = network or weights.flag
+        if network not in self._networks:
+            self._networks[network] = LOADERS[network](self.weights.get(weights.flag))
+        return self._networks[network]
 
     def _bar(self, total, description):
         return tqdm(total=total, desc=description, unit="img", disable=not self.progress,

@@ -3,10 +3,12 @@
 None of them ships with the library; each is read from a file named by a flag
 or, failing that, an environment variable:
 
-- Inception-v3 (FID, KID): `classify_image_graph_def.pb`, the frozen graph in
-  inception-2015-12-05.tgz (http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz),
-  the network of the original FID code (TTUR) and of NVIDIA's metrics. The .tgz
-  itself is accepted too. Env STYLEGAN2_INCEPTION.
+- Inception-v3 (FID, KID, Inception Score): `classify_image_graph_def.pb`, the frozen
+  graph in inception-2015-12-05.tgz (http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz),
+  the network of the original FID code (TTUR), of the original Inception Score code
+  (OpenAI's improved-gan) and of NVIDIA's metrics. The .tgz itself is accepted too.
+  Env STYLEGAN2_INCEPTION. FID and KID use its pool_3 features, the Inception Score
+  its class probabilities (`load_inception_probabilities`).
 - VGG16 (precision and recall): Keras' ImageNet weights with the classifier,
   `vgg16_weights_tf_dim_ordering_tf_kernels.h5`
   (https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5);
@@ -55,6 +57,7 @@ LPIPS = WeightsFile(
     "http://rail.eecs.berkeley.edu/models/lpips/net-lin_vgg_v0.1.pb")
 
 INCEPTION_INPUT, INCEPTION_OUTPUT = "ExpandDims:0", "pool_3:0"
+INCEPTION_LOGITS = "softmax/logits/MatMul"  # pool_3 [N, 2048] x the classifier's weights [2048, 1008]
 LPIPS_INPUTS = ("0:0", "1:0")
 LPIPS_SIZE_LIMIT = 256  # larger images are box-filtered before LPIPS (downsample_for_lpips)
 VGG16_SIZE = 224
@@ -198,15 +201,69 @@ def load_inception(path=None):
     scaled to [-1, 1] by it, exactly as the original FID code feeds it.
     """
     path = resolve_weights(INCEPTION, path)
+    pool3 = _inception_pool3(_read_graph_def(path, INCEPTION.file_name), path)
+    return FeatureExtractor("inception", f"inception-{file_identity(path)}", pool3)
+
+
+def load_inception_probabilities(path=None):
+    """FeatureExtractor of Inception-v3 class probabilities [N, 1008] (Inception Score).
+
+    softmax(pool_3 features x the weights of the graph's classifier, `softmax/logits/MatMul`),
+    without the classifier's bias: what OpenAI's original Inception Score code computes
+    from this file, and what stylegan2-ada-pytorch's is50k matches (no_output_bias=True).
+    The graph's own `softmax` output cannot be used: its pool_3 reshape is frozen for
+    one image. Images are fed as by `load_inception`. ValueError naming the file when
+    the graph has no such classifier (a stand-in or another network).
+    """
+    path = resolve_weights(INCEPTION, path)
     graph_def = _read_graph_def(path, INCEPTION.file_name)
+    weights = tf.constant(_matmul_weights(graph_def, INCEPTION_LOGITS, path))
+    pool3 = _inception_pool3(graph_def, path)
+
+    def extract(images):
+        features = pool3(images)
+        if features.shape[-1] != weights.shape[0]:
+            raise ValueError(f"{path}: pool_3 gives {features.shape[-1]} features but the classifier "
+                             f"{INCEPTION_LOGITS} takes {weights.shape[0]}")
+        return tf.nn.softmax(tf.matmul(features, weights))
+
+    return FeatureExtractor("inception_probabilities",
+                            f"inception-probabilities-{file_identity(path)}", extract)
+
+
+def _inception_pool3(graph_def, path):
+    """fn(images [N, H, W, 3] uint8) -> pool_3 features [N, D] of the Inception graph."""
     run = frozen_function(graph_def, [INCEPTION_INPUT], INCEPTION_OUTPUT,
                           [tf.TensorSpec([None, None, None, 3], tf.float32)], path)
 
-    def extract(images):
+    def pool3(images):
         features = run(tf.cast(images, tf.float32))
         return tf.reshape(features, [tf.shape(features)[0], -1])
 
-    return FeatureExtractor("inception", f"inception-{file_identity(path)}", extract)
+    return pool3
+
+
+def _matmul_weights(graph_def, matmul_name, where):
+    """float32 [D, K]: the constant right-hand side of the MatMul node `matmul_name` (through
+    Identity nodes, transposed when the node says so); ValueError naming `where` otherwise."""
+    nodes = {node.name: node for node in graph_def.node}
+    matmul = nodes.get(matmul_name)
+    missing = ValueError(f"{where}: the graph has no classifier {matmul_name} with constant weights, "
+                         f"so no class probabilities for the Inception Score; is it "
+                         f"{INCEPTION.file_name} from {INCEPTION.url}?")
+    if matmul is None or matmul.op != "MatMul" or len(matmul.input) < 2:
+        raise missing
+    node = nodes.get(matmul.input[1].split(":")[0])
+    while node is not None and node.op == "Identity":
+        node = nodes.get(node.input[0].split(":")[0])
+    if node is None or node.op != "Const":
+        raise missing
+    weights = tf.make_ndarray(node.attr["value"].tensor).astype(np.float32)
+    if matmul.attr["transpose_b"].b:
+        weights = weights.T
+    if weights.ndim != 2:
+        raise missing
+    return weights
 
 
 def load_vgg16(path=None):

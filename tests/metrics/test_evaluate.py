@@ -1,4 +1,5 @@
-"""The metric runner: names, weights checks, dataset features and their cache, FID end to end.
+"""The metric runner: names, weights checks, dataset features and their cache, FID and IS end
+to end.
 
 A stand-in Inception graph file (tests/standins.py) goes through the
 same loading path as the real one; stub generators make the expected values exact.
@@ -12,10 +13,11 @@ import scipy.linalg
 import scipy.ndimage
 import tensorflow as tf
 from PIL import Image
+from softmax_standin import make_softmax_standin, softmax_standin_probabilities
 from standins import inception_standin_features
 
 from stylegan2_tf.data.convert import convert_dataset
-from stylegan2_tf.metrics import evaluate, feature_nets, kid, ppl, precision_recall
+from stylegan2_tf.metrics import evaluate, feature_nets, inception_score, kid, ppl, precision_recall
 
 RESOLUTION = 16
 IMAGES = 24
@@ -85,9 +87,17 @@ def test_metric_names_parse_with_their_counts_and_options():
     assert [s.name for s in evaluate.parse_metrics("fid50k_full, swd,fid50k_full")] == [
         "fid50k_full", "swd"]
     assert evaluate.parse_metrics("none") == []
-    for bad in ("fid", "fid50k", "is50k", "pr50k_full", "fid1_full"):
+    assert evaluate.parse_metric("is50k") == evaluate.MetricSpec("is50k", "is", 50_000)
+    assert evaluate.parse_metric("is10k").num_gen == 10_000
+    assert evaluate.parse_metric("is10").num_gen == 10
+    assert evaluate.parse_metric("is50k").weights == feature_nets.INCEPTION
+    for bad in ("fid", "fid50k", "is", "is50k_full", "pr50k_full", "fid1_full"):
         with pytest.raises(ValueError, match="metric"):
             evaluate.parse_metric(bad)
+    with pytest.raises(ValueError, match="expected .*is50k"):
+        evaluate.parse_metric("inception")
+    with pytest.raises(ValueError, match="is9: needs at least 10 images"):
+        evaluate.parse_metric("is9")
 
 
 def test_missing_weights_fail_before_any_work(dataset, monkeypatch):
@@ -102,12 +112,12 @@ def test_missing_weights_fail_before_any_work(dataset, monkeypatch):
 def test_missing_weights_are_named_together_with_the_metrics_needing_them(tmp_path, monkeypatch):
     for env in ("STYLEGAN2_INCEPTION", "STYLEGAN2_VGG16", "STYLEGAN2_LPIPS"):
         monkeypatch.delenv(env, raising=False)
-    specs = evaluate.parse_metrics("fid50k_full,pr50k3_full,swd,kid50k_full,ppl_wend")
+    specs = evaluate.parse_metrics("fid50k_full,pr50k3_full,swd,kid50k_full,ppl_wend,is50k")
     with pytest.raises(feature_nets.MissingWeightsError) as raised:
         evaluate.check_weights(specs, {})
     lines = str(raised.value).splitlines()
     assert lines[0] == "3 weights files are missing:"
-    assert lines[1].startswith("  fid50k_full, kid50k_full: Inception-v3 weights are needed")
+    assert lines[1].startswith("  fid50k_full, kid50k_full, is50k: Inception-v3 weights are needed")
     assert lines[2].startswith("  pr50k3_full: VGG16 weights are needed")
     assert lines[3].startswith("  ppl_wend: LPIPS (VGG16, v0.1) weights are needed")
     for flag, env, file_name in [("--inception", "STYLEGAN2_INCEPTION", "classify_image_graph_def.pb"),
@@ -242,3 +252,38 @@ def test_ppl_uses_lpips_and_a_float32_copy_of_a_float16_generator(dataset, lpips
                                           seed=0)
     assert value == pytest.approx(ppl.perceptual_path_length(distances), rel=1e-5)
     assert value > 0
+
+
+@pytest.fixture(scope="module")
+def softmax_standin(tmp_path_factory):
+    """The Inception stand-in with the real file's classifier (softmax/logits/MatMul)."""
+    return make_softmax_standin(tmp_path_factory.mktemp("softmax") / "classify_image_graph_def.pb")
+
+
+def test_inception_score_of_generated_images_end_to_end(dataset, softmax_standin, tmp_path):
+    folder, images = dataset
+    evaluator = evaluate.Evaluator(folder, {"inception": str(softmax_standin)}, cache_dir=tmp_path,
+                                   batch_size=7, progress=False)
+    evaluator.prepare(None, ["fid24_full", "is23"])
+    G = ReplayGenerator(images, c_dim=3)
+    results = evaluator.evaluate(G, ["is23"])["is23"]
+    assert set(results) == {"is23_mean", "is23_std", "time_s"}
+    expected = inception_score.inception_score(softmax_standin_probabilities(images[:23]))
+    assert (results["is23_mean"], results["is23_std"]) == pytest.approx(expected, rel=1e-4)
+    assert 1 < results["is23_mean"] and results["is23_std"] > 0
+    assert G.position == 23  # generated images only: 23 of them, in 4 batches of <= 7
+    assert not list((tmp_path / "metrics").glob("*.npy"))  # nothing of the dataset cached
+    # The same file serves the FID, with its pool_3 features, in the same evaluation.
+    G = ReplayGenerator(np.concatenate([images, images[:23]]), c_dim=3)  # 24 for FID, 23 for IS
+    both = evaluator.evaluate(G, ["fid24_full", "is23"])
+    assert abs(both["fid24_full"]["fid24_full"]) < 1e-6
+    assert both["is23"]["is23_mean"] == pytest.approx(results["is23_mean"], rel=1e-6)
+    assert set(evaluator._networks) == {"inception", "inception_probabilities"}
+
+
+def test_inception_score_needs_the_classifier_of_the_inception_file(dataset, inception_standin):
+    evaluator = evaluate.Evaluator(dataset[0], {"inception": str(inception_standin)}, progress=False)
+    evaluator.prepare(None, ["fid24_full"])  # pool_3 is there
+    with pytest.raises(ValueError, match="no classifier softmax/logits/MatMul") as raised:
+        evaluator.prepare(None, ["is10"])
+    assert "\n" not in str(raised.value)
