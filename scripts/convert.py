@@ -13,6 +13,10 @@ and DIR/G.keras, DIR/D.keras when the source has them.
 --to=tf1-pickle writes the network as NVIDIA's TF1 pickle (G, D, Gs), which
 stylegan2-ada-pytorch's and stylegan3's legacy.load_network_pkl open; it holds no
 code, so TF1's own loader (which executes a pickle's module source) cannot.
+
+One convert.py at a time writes a --dest (folder or .pkl): it holds the lock file
+.<name>.lock next to it while it runs; a second one is refused with "DEST is in use by
+pid N on HOST" (exit 2).
 """
 
 from _tf_logs import quiet_tensorflow
@@ -22,7 +26,7 @@ quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 from absl import app, flags
 
 from stylegan2_tf import cli
-from stylegan2_tf.files import check_output_folder
+from stylegan2_tf.files import FolderInUseError, check_output_folder, lock_output
 from stylegan2_tf.network_io import NETWORK_NAMES, load_network, save_network
 from stylegan2_tf.official.tf1_export import TF1ExportError, save_tf1_pickle
 
@@ -82,7 +86,10 @@ WRITERS = {"folder": write_folder, "tf1-pickle": write_tf1_pickle}
 
 
 def main():
-    WRITERS[TO.value]()
+    with cli.usage_errors("dest", (FolderInUseError, ValueError)):
+        lock = lock_output(DEST.value)  # one writer per --dest; the lock file is next to it
+    with lock:
+        WRITERS[TO.value]()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ serving_default (z [, c] -> uint8 images), mapping (z [, c] -> ws) and synthesis
 (ws -> uint8 images); --trunc, --trunc_cutoff and --noise_mode set the defaults of
 their optional inputs truncation_psi, truncation_cutoff and noise_mode. --max_batch
 caps the rows of a request (checked in the graph), so one request cannot exhaust
-the server's memory.
+the server's memory. One export.py at a time writes an --export_dir: it holds the lock
+file .<name>.lock next to it (e.g. exported/.1.lock) while it runs; a second one is
+refused with "DIR is in use by pid N on HOST" (exit 2).
 """
 
 from _tf_logs import quiet_tensorflow
@@ -20,6 +22,7 @@ quiet_tensorflow()  # before anything imports TensorFlow (see _tf_logs.py)
 from absl import flags
 
 from stylegan2_tf import cli
+from stylegan2_tf.files import FolderInUseError, lock_output
 from stylegan2_tf.serving import check_export_dir, export_saved_model
 
 NETWORK = cli.define_network_flag()
@@ -42,8 +45,16 @@ cli.require_finite(TRUNC)
 
 
 def main():
-    with cli.usage_errors("export_dir"):
+    with cli.usage_errors("export_dir", (FolderInUseError, ValueError)):
         check_export_dir(EXPORT_DIR.value)
+        lock = lock_output(EXPORT_DIR.value)  # one writer per --export_dir, the lock file next to it
+    with lock:
+        export()
+
+
+def export():
+    with cli.usage_errors("export_dir"):
+        check_export_dir(EXPORT_DIR.value)  # again, now that no other export can fill it
     G = cli.generator_flag(NETWORK.value)
     print(f"exporting {NETWORK.value}: z_dim {G.z_dim}, c_dim {G.c_dim}, "
           f"{G.img_resolution}x{G.img_resolution}x{G.img_channels} images, {G.num_ws} ws")

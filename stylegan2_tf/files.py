@@ -10,8 +10,10 @@
 - Write-aside: `atomic_write` and `atomic_folder` write under a hidden sibling name
   (`aside_name`) and rename into place; `remove_aside_leftovers` removes those a killed
   writer left (call it holding the folder's lock).
-- Locks: `lock_folder`, one process at a time in a folder (e.g. a training run), released
-  when the process exits however it exits.
+- Locks: `lock_folder`, one process at a time in a folder (e.g. a training run), and
+  `lock_output`, one writer at a time of an output file or a folder replaced whole (a lock
+  file `.<name>.lock` next to it: dataset_tool.py --dest, convert.py --dest, export.py
+  --export_dir); released when the process exits however it exits.
 """
 
 import os
@@ -143,31 +145,39 @@ def remove_path(path):
 
 
 class FolderInUseError(ValueError):
-    """lock_folder found another process holding the folder; the message names it."""
+    """lock_folder or lock_output found another process holding the lock; the message names it."""
 
 
 class FolderLock:
-    """An exclusive fcntl lock on `<folder>/.lock`, held until release() or the process ends
-    (the kernel drops it on any exit, so a lock file left by a dead process is not held).
-    The file keeps "pid <pid> on <host>" of its holder; it stays when released
-    (removing it would race with the next process)."""
+    """An exclusive fcntl lock on the file `lock_file` for `subject` (what it guards), held until
+    release() or the process ends (the kernel drops it on any exit, so a lock file left by a dead
+    process is not held). The file keeps "pid <pid> on <host>" of its holder; it stays when
+    released unless `remove_on_release` (a lock taken on a file since removed is taken again,
+    so removing it does not let two processes in). fcntl locks belong to an open file: a
+    second acquire in the same process, through another open, is refused like another process."""
 
-    def __init__(self, folder):
-        self.path = Path(folder) / LOCK_FILE
+    def __init__(self, folder=None, *, lock_file=None, subject=None, remove_on_release=False):
+        self.path = Path(lock_file) if lock_file is not None else Path(folder) / LOCK_FILE
+        self.subject = Path(subject) if subject is not None else self.path.parent
+        self.remove_on_release = remove_on_release
         self._handle = None
 
     def acquire(self):
         if fcntl is None:
             return self
-        handle = open(self.path, "a+")  # noqa: SIM115 (held until release)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise FolderInUseError(f"{self.path.parent} is in use by {holder} "
-                                   f"(lock file {self.path})") from None
+        while True:
+            handle = open(self.path, "a+")  # noqa: SIM115 (held until release)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read(200).strip() or "another process"
+                handle.close()
+                raise FolderInUseError(f"{self.subject} is in use by {holder} "
+                                       f"(lock file {self.path})") from None
+            if _same_file(handle, self.path):
+                break
+            handle.close()  # its holder removed it as we opened it: lock the file there now
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
@@ -177,9 +187,26 @@ class FolderLock:
 
     def release(self):
         if self._handle is not None:
+            if self.remove_on_release and _same_file(self._handle, self.path):
+                self.path.unlink()
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.release()
+
+
+def _same_file(handle, path):
+    """Whether the open file `handle` is the file at `path` (not one removed or replaced since)."""
+    try:
+        here, there = os.fstat(handle.fileno()), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 LOCK_FILE = ".lock"
@@ -190,6 +217,26 @@ def lock_folder(folder):
     "<folder> is in use by pid <pid> on <host> (lock file <folder>/.lock)" when another
     process holds it."""
     return FolderLock(make_output_folder(folder)).acquire()
+
+
+def output_lock_file(path):
+    """The lock file of the output `path` (lock_output): `.<name>.lock` next to it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.lock")
+
+
+def lock_output(path):
+    """A FolderLock on the output `path` (a file, or a folder written aside and renamed into
+    place), held: the lock file is `.<name>.lock` next to it, in its folder (created if
+    missing), as the output itself may not exist yet or be replaced whole; release() removes
+    it (a killed holder leaves it, unheld). Raises FolderInUseError "<path> is in use by pid
+    <pid> on <host> (lock file ...)" when another process holds it; OutputPathError when its
+    folder cannot be made."""
+    if not str(path) or not Path(path).name:
+        raise OutputPathError(f"expected a file or folder to write, got {str(path)!r}")
+    path = Path(path)
+    make_output_folder(path.parent)
+    return FolderLock(lock_file=output_lock_file(path), subject=path, remove_on_release=True).acquire()
 
 
 def atomic_write(path, write):

@@ -59,6 +59,13 @@ def load_network(source, force_fp32=False, cache_dir=None):
 
     Raises FileNotFoundError, or ValueError (DownloadError, NetworkFileError, ...) with the reason.
     """
+    return load_network_and_state(source, force_fp32, cache_dir)[0]
+
+
+def load_network_and_state(source, force_fp32=False, cache_dir=None):
+    """(networks, state): load_network's networks, and what the source holds of a training state:
+    {"augment_p": the augmentation probability p of a stylegan2-ada-pytorch snapshot, else None}."""
+    no_state = {"augment_p": None}
     if not str(source):
         raise ValueError("no network given (an empty path)")
     path = Path(source)
@@ -72,16 +79,18 @@ def load_network(source, force_fp32=False, cache_dir=None):
         found = {name: path / f"{name}.keras" for name in NETWORK_NAMES}
         if not found["G_ema"].is_file():
             raise ValueError(f"{source} is not a network folder: it has no G_ema.keras")
-        return {name: _load_keras(file) if file.is_file() else None for name, file in found.items()}
+        return {name: _load_keras(file) if file.is_file() else None for name, file in found.items()}, no_state
     if path.suffix == ".keras":
-        return {"G": None, "D": None, "G_ema": _load_keras(path)}
+        return {"G": None, "D": None, "G_ema": _load_keras(path)}, no_state
     if zipfile.is_zipfile(path):
         raise NetworkFileError(f"{source} is a zip archive but not named .keras (Keras reads "
                                "network files only under that suffix)")
     if is_ada_pytorch_pickle(path):
         networks = load_ada_pytorch(path, force_fp32=force_fp32)
-        return {name: networks[name] for name in NETWORK_NAMES}
-    return load_official(path, force_fp32=force_fp32)
+        pipe = networks["augment_pipe"]
+        return ({name: networks[name] for name in NETWORK_NAMES},
+                {"augment_p": None if pipe is None else pipe["p"]})
+    return load_official(path, force_fp32=force_fp32), no_state
 
 
 def _source_url(source):

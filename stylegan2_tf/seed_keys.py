@@ -17,6 +17,7 @@ The domain (one per stream) keeps the streams apart: no two draws of a run share
 | x-flip of element i read by input pipeline p | FLIP | p << 40 \\| i | data/pipeline.py |
 | latents z of global batch b, input pipeline p | LATENTS | b * MAX_PARALLEL + p | training/setup.py |
 | part k of phase f of step s on replica r | PHASE | ((s * 4 + f) * 2 + k) * MAX_PARALLEL + r | training/trainer.py |
+| augmentation of D's input k (0 reals, 1 fakes) in phase f of step s on replica r | AUGMENT | as PHASE | training/trainer.py |
 
 Keys derived from a phase key (`stateless_split` / `stateless_fold_in`, a hash of the key):
   part 0 -> mixing_keys: (mixing cutoff, mixing coin, second latent)   training/loss.py
@@ -31,10 +32,11 @@ import tensorflow as tf
 
 RNG_ALG = "philox"  # stateless draws: the same numbers on CPU and GPU
 DOMAIN_SHIFT = 56
-FLIP, LATENTS, PHASE = 1, 2, 3
+FLIP, LATENTS, PHASE, AUGMENT = 1, 2, 3, 4
 MAX_PARALLEL = 1 << 12  # room for this many replicas and input pipelines
 PHASES = ("g_main", "g_reg", "d_main", "d_reg")
-PARTS = 2  # per phase: 0 style mixing, 1 synthesis noise (path length for g_reg)
+PARTS = 2  # per phase: 0 style mixing, 1 synthesis noise (path length for g_reg); augmentation:
+# 0 reals, 1 fakes
 PIPELINE_SEED_STRIDE = 1_000_003  # tf.data shuffle seed of input pipeline p: seed + p * stride
 
 
@@ -58,10 +60,11 @@ def latents_key(seed, batch, pipeline):
     return _key(seed, LATENTS, tf.cast(batch, tf.int64) * MAX_PARALLEL + pipeline)
 
 
-def phase_key(seed, step, phase, replica, part=0):
-    """Key of `part` of training phase `phase` (a name of PHASES) at `step` on `replica` (tensors or ints)."""
+def phase_key(seed, step, phase, replica, part=0, domain=PHASE):
+    """Key of `part` of training phase `phase` (a name of PHASES) at `step` on `replica` (tensors or
+    ints); domain AUGMENT: the key of the augmentation of D's reals (part 0) or fakes (part 1)."""
     counter = (tf.cast(step, tf.int64) * len(PHASES) + PHASES.index(phase)) * PARTS + part
-    return _key(seed, PHASE, counter * MAX_PARALLEL + tf.cast(replica, tf.int64))
+    return _key(seed, domain, counter * MAX_PARALLEL + tf.cast(replica, tf.int64))
 
 
 def mixing_keys(key):

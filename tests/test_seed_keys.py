@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from stylegan2_tf import seed_keys
 from stylegan2_tf.seed_keys import (
+    AUGMENT,
     DOMAIN_SHIFT,
     FLIP,
     LATENTS,
@@ -35,6 +36,8 @@ def test_keys_are_packed_as_documented():
     assert _tuple(latents_key(SEED, 9, 2)) == (SEED, (LATENTS << DOMAIN_SHIFT) + 9 * MAX_PARALLEL + 2)
     counter = ((11 * 4 + PHASES.index("d_main")) * 2 + 1) * MAX_PARALLEL + 3
     assert _tuple(phase_key(SEED, 11, "d_main", 3, part=1)) == (SEED, (PHASE << DOMAIN_SHIFT) + counter)
+    assert (_tuple(phase_key(SEED, 11, "d_main", 3, part=1, domain=AUGMENT))
+            == (SEED, (AUGMENT << DOMAIN_SHIFT) + counter))
     assert shuffle_seed(SEED, 2) == SEED + 2 * seed_keys.PIPELINE_SEED_STRIDE
     for key in (flip_key(SEED, 0, 0), latents_key(SEED, 0, 0), phase_key(SEED, 0, "g_main", 0)):
         assert key.dtype == tf.int64 and key.shape == (2,)

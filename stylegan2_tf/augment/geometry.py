@@ -139,13 +139,14 @@ def transform(images, g_inv, static_shapes=False):
     """
     shape = tf.shape(images)
     height, width = shape[1], shape[2]
+    if static_shapes:  # Python ints: XLA slices only by sizes known when compiling
+        height, width = images.shape[1], images.shape[2]
+        if height is None or width is None:
+            raise ValueError(f"static_shapes needs a static image size, got shape {images.shape}")
     margins = _margins(g_inv, tf.cast(width, g_inv.dtype), tf.cast(height, g_inv.dtype))
     mx0, my0, mx1, my1 = tf.unstack(margins)
     if static_shapes:
-        static_h, static_w = images.shape[1], images.shape[2]
-        if static_h is None or static_w is None:
-            raise ValueError(f"static_shapes needs a static image size, got shape {images.shape}")
-        top, left = static_h - 1, static_w - 1
+        top, left = height - 1, width - 1
         padded = tf.pad(images, [[0, 0], [top, top], [left, left], [0, 0]], mode="REFLECT")
         y_range, x_range = (top - my0, top + height + my1), (left - mx0, left + width + mx1)
         padded = _mask(padded, y_range, x_range)

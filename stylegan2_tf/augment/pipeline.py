@@ -81,12 +81,15 @@ def _options(pipeline, overrides):
     return {**options, "imgfilter_bands": bands}
 
 
-def _where_changed(images, identity, transform):
+def _where_changed(images, identity, transform, static_shapes=False):
     """transform() for the images where identity [N] is False, the images themselves elsewhere;
-    transform() runs only when some image needs it."""
+    transform() runs only when some image needs it (always with static_shapes: XLA cannot
+    compile the second-order gradient of the tf.cond that skips it)."""
     def changed():
         return tf.where(identity[:, tf.newaxis, tf.newaxis, tf.newaxis], images, transform())
 
+    if static_shapes:
+        return changed()
     return tf.cond(tf.reduce_all(identity), lambda: images, changed)
 
 
@@ -145,14 +148,14 @@ class AugmentPipe:
         if g_inv is not None:
             g_inv = tf.cast(g_inv, x.dtype)
             x = _where_changed(x, is_identity(g_inv),
-                               lambda: geometry.transform(x, g_inv, self.static_shapes))
+                               lambda: geometry.transform(x, g_inv, self.static_shapes), self.static_shapes)
         c = color.color_matrix(draws, self.options, p, x.shape[-1])
         if c is not None:
             c = tf.cast(c, x.dtype)
-            x = _where_changed(x, is_identity(c), lambda: color.apply_color(x, c))
+            x = _where_changed(x, is_identity(c), lambda: color.apply_color(x, c), self.static_shapes)
         if self.options["imgfilter"] > 0:
             gains, identity = filtering.band_gains(draws, self.options, p)
-            x = _where_changed(x, identity, lambda: filtering.apply_filter(x, gains))
+            x = _where_changed(x, identity, lambda: filtering.apply_filter(x, gains), self.static_shapes)
         if self.options["noise"] > 0:
             x = corruption.add_noise(x, draws, self.options, p)
         if self.options["cutout"] > 0:

@@ -18,12 +18,17 @@ same names as convert_dataset's arguments.
 Output appears only when complete: it is written into a hidden sibling folder
 of `dest` that is renamed into place at the end and removed on any error or
 interruption. An existing `dest` is replaced only when empty or with overwrite.
+One conversion at a time writes a `dest`: it holds files.lock_output(dest) (the
+lock file `.<name>.lock` next to it) throughout, and first removes the hidden
+folders a killed conversion to the same dest left.
 """
 
 import collections
+import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +39,12 @@ from tqdm import tqdm
 from stylegan2_tf.data import images, records
 from stylegan2_tf.data.images import ImageError
 from stylegan2_tf.data.sources import IMAGE_EXTENSIONS, LABELS_FILE, ImageSource
-from stylegan2_tf.files import aside_name
+from stylegan2_tf.files import OutputPathError, aside_name, lock_output, remove_path
 from stylegan2_tf.networks.layers import MIN_RESOLUTION, is_resolution
 
 ON_ERROR = ("fail", "skip")
 SOURCE_BYTES_PER_SHARD = 256 << 20
+MAX_LABELS_BYTES = 64 << 20  # a dataset.json: ["relative/path.png", class] per image
 DEFAULT_MAX_LABEL_SIZE = 100_000  # classes (largest label + 1); training holds one-hot labels of this size
 _SIZE_RULE = f"StyleGAN2 needs square power-of-two sizes of at least {MIN_RESOLUTION}x{MIN_RESOLUTION}"
 
@@ -53,6 +59,7 @@ class ConversionResult:
     dest: Path
     metadata: dict
     skipped: list  # [(file name, reason)], in the order found
+    removed: list = ()  # leftovers of a killed conversion to dest, removed first
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,39 @@ def convert_dataset(source, dest, resolution=None, transform="none", resize_filt
     dest = Path(dest)
     _check_dest(dest, overwrite)
     try:
+        lock = lock_output(dest)  # one writer per dest (its leftovers are ours to remove)
+    except OutputPathError as error:
+        raise DatasetError(f"destination {dest} cannot be created: {error}") from error
+    try:
+        removed = remove_conversion_leftovers(dest)
+        result = _convert(source, dest, resolution, transform, resize_filter, labels, shards, on_error,
+                          max_images, overwrite, description, progress, max_label_size)
+    finally:
+        lock.release()
+    return dataclasses.replace(result, removed=removed)
+
+
+def remove_conversion_leftovers(dest):
+    """Removes the write-aside folders (`.<name>.<random>.partial` / `.old`) that a conversion to
+    `dest` stopped by a kill left next to it; returns their paths. Call it holding lock_output(dest)."""
+    pattern = re.compile(rf"\.{re.escape(dest.name)}\.[0-9a-f]{{12}}\.(partial|old)")
+    removed = []
+    for path in sorted(dest.parent.iterdir()) if dest.parent.is_dir() else ():
+        if pattern.fullmatch(path.name):
+            remove_path(path)
+            removed.append(path)
+    return removed
+
+
+def _aside(dest, suffix):
+    """A write-aside name next to `dest` that keeps its whole name: .<name>.<random><suffix>."""
+    return aside_name(dest.with_name(dest.name + suffix))
+
+
+def _convert(source, dest, resolution, transform, resize_filter, labels, shards, on_error, max_images,
+             overwrite, description, progress, max_label_size):
+    """convert_dataset's work, holding the lock of `dest`."""
+    try:
         source_files = ImageSource(source)
     except (FileNotFoundError, ValueError) as error:
         raise DatasetError(str(error)) from error
@@ -139,7 +179,7 @@ def convert_dataset(source, dest, resolution=None, transform="none", resize_filt
                      label_size=0 if label_map is None else max(label_map.values(), default=-1) + 1,
                      source=description if description is not None else str(source))
         dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = aside_name(dest, suffix=".partial")  # created inside the try: nothing leaks
+        partial = _aside(dest, ".partial")  # created inside the try: nothing leaks
         try:
             partial.mkdir()
             metadata = _write(source_files, accepted, partial, plan, reject, progress)
@@ -193,15 +233,21 @@ def _check_dest(dest, overwrite):
 def _load_labels(source_files, labels, max_label_size):
     """{relative name: class} from a dataset.json (path `labels`, or the source's own), or None."""
     if labels is not None:
+        where = str(labels)
         try:
-            text = Path(labels).read_text()
+            with open(labels, "rb") as file:
+                data = file.read(MAX_LABELS_BYTES + 1)
+            if len(data) > MAX_LABELS_BYTES:
+                raise DatasetError(_labels_too_large(where))
+            text = data.decode()
         except (OSError, UnicodeDecodeError) as error:
             raise DatasetError(f"cannot read labels {labels}: {error}") from error
-        where = str(labels)
     elif source_files.has(LABELS_FILE):
         where = f"{source_files.path}/{LABELS_FILE}"
+        if (source_files.file_size(LABELS_FILE) or 0) > MAX_LABELS_BYTES:
+            raise DatasetError(_labels_too_large(where))
         try:
-            text = source_files.read(LABELS_FILE).decode()
+            text = source_files.read(LABELS_FILE, MAX_LABELS_BYTES).decode()
         except (UnicodeDecodeError, ImageError) as error:
             raise DatasetError(f"cannot read labels {where}: {error}") from error
     else:
@@ -231,6 +277,11 @@ def _load_labels(source_files, labels, max_label_size):
         raise DatasetError(f"{where} names {len(missing)} file(s) missing from {source_files.path}: "
                            f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
     return label_map
+
+
+def _labels_too_large(where):
+    return (f"{where} is larger than {MAX_LABELS_BYTES >> 20} MiB, more than the labels of any "
+            "dataset need (about 30 bytes per image); not reading it")
 
 
 def _scan(source_files, names, label_map, reject, progress):
@@ -325,6 +376,7 @@ def _write(source_files, accepted, folder, plan, reject, progress):
     shards = plan.shards
     passthrough_mode = "L" if plan.channels == 1 else "RGB"
     checksum = records.new_checksum()
+    shard_checksums = [records.new_checksum() for _ in range(shards)]
     files, labels = [], []
     writers = [tf.io.TFRecordWriter(str(folder / records.shard_name(i, shards))) for i in range(shards)]
     try:
@@ -343,6 +395,7 @@ def _write(source_files, accepted, folder, plan, reject, progress):
             record = records.serialize_example(data, image.label)
             writers[len(files) % shards].write(record)
             checksum.update(record)
+            shard_checksums[len(files) % shards].update(record)
             files.append(image.name)
             labels.append(image.label)
     finally:
@@ -363,7 +416,9 @@ def _write(source_files, accepted, folder, plan, reject, progress):
         "source": plan.source,
         "transform": plan.transform,
         "resize_filter": plan.resize_filter,
-        "shards": [{"file": records.shard_name(i, shards), "records": len(files[i::shards])}
+        "shards": [{"file": records.shard_name(i, shards), "records": len(files[i::shards]),
+                    "bytes": (folder / records.shard_name(i, shards)).stat().st_size,
+                    "sha256": shard_checksums[i].hexdigest()}
                    for i in range(shards)],
     }
 
@@ -374,7 +429,7 @@ def _publish(partial, dest, overwrite):
     if not dest.exists():
         os.replace(partial, dest)
         return
-    old = aside_name(dest, suffix=".old")
+    old = _aside(dest, ".old")
     os.replace(dest, old)
     os.replace(partial, dest)
     shutil.rmtree(old)

@@ -26,7 +26,7 @@ metrics/ subfolder of the cache folder (files.cache_root: $STYLEGAN2_CACHE,
 else $XDG_CACHE_HOME/stylegan2_tf or ~/.cache/stylegan2_tf).
 
 An Evaluator first checks that the dataset's shards hold the records its
-metadata.json claims (record_count.check_record_count).
+metadata.json claims (data.records.check_record_counts).
 """
 
 import dataclasses
@@ -42,12 +42,11 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from stylegan2_tf.data.pipeline import make_dataset
-from stylegan2_tf.data.records import FEATURES, read_metadata
+from stylegan2_tf.data.records import FEATURES, check_record_counts, read_metadata
 from stylegan2_tf.files import atomic_write, cache_folder
 from stylegan2_tf.inference import to_uint8_tf
 from stylegan2_tf.metrics import feature_nets, inception_score, kid, ppl, precision_recall, swd
 from stylegan2_tf.metrics.frechet import feature_statistics, frechet_distance
-from stylegan2_tf.metrics.record_count import check_record_count
 from stylegan2_tf.network_io import float32_generator
 
 FEATURE_CACHE = "metrics"  # the subfolder of the cache folder that holds dataset features
@@ -185,7 +184,7 @@ class Evaluator:
     def __init__(self, data_dir, weights=None, cache_dir=None, batch_size=32, seed=0, progress=True):
         self.data_dir = str(data_dir)
         self.metadata = read_metadata(self.data_dir)
-        check_record_count(self.data_dir, self.metadata)
+        check_record_counts(self.metadata, self.data_dir)
         self.weights = dict(weights or {})
         self.feature_cache = cache_folder(cache_dir, FEATURE_CACHE)
         self.batch_size = int(batch_size)

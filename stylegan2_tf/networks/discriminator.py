@@ -366,6 +366,14 @@ class Discriminator(keras.Model):
         """The blocks b{R}, ..., b8 from the image resolution down (the epilogue is b4)."""
         return [getattr(self, f"b{res}") for res in self.block_resolutions]
 
+    @property
+    def block_layers(self):
+        """The layers of the blocks b{R}, ..., b8 in stylegan2-ada-pytorch's layer order (each
+        block's fromrgb, conv0, conv1, skip, where it has them): Freeze-D (--freezed=N) freezes
+        the first N. The epilogue b4 and the label mapping are not among them."""
+        return [layer for block in self.blocks
+                for layer in (block.fromrgb, block.conv0, block.conv1, block.skip) if layer is not None]
+
     def call(self, inputs, c=None, training=None):
         if isinstance(inputs, (tuple, list)):
             if len(inputs) != 2 or c is not None:

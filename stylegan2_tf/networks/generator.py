@@ -127,7 +127,7 @@ class ModulatedConv2D(keras.layers.Layer):
         k = self.kernel_size
         self.weight = self.add_weight(name="weight", shape=(k, k, self.in_channels, self.filters),
                                       initializer=keras.initializers.RandomNormal(0.0, 1.0))
-        self.weight_gain = 1.0 / np.sqrt(k * k * self.in_channels)
+        self.weight_gain = float(1.0 / np.sqrt(k * k * self.in_channels))
 
     def call(self, x, w, fused_modconv=None):
         fused = self.fused_modconv if fused_modconv is None else fused_modconv

@@ -139,7 +139,7 @@ class EqualizedDense(keras.layers.Layer):
         self.bias = self.add_weight(
             name="bias", shape=(self.units,),
             initializer=keras.initializers.Constant(self.bias_init)) if self.use_bias else None
-        self.weight_gain = self.lr_multiplier / np.sqrt(fan_in)
+        self.weight_gain = float(self.lr_multiplier / np.sqrt(fan_in))  # a float64 would cast the weights
 
     def call(self, x):
         if self.flatten:
@@ -193,7 +193,7 @@ class EqualizedConv2D(keras.layers.Layer):
             initializer=keras.initializers.RandomNormal(0.0, 1.0 / self.lr_multiplier))
         self.bias = self.add_weight(name="bias", shape=(self.filters,),
                                     initializer="zeros") if self.use_bias else None
-        self.weight_gain = self.lr_multiplier / np.sqrt(k * k * channels)
+        self.weight_gain = float(self.lr_multiplier / np.sqrt(k * k * channels))
 
     def call(self, x):
         w = tf.cast(self.weight * self.weight_gain, x.dtype)

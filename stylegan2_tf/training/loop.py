@@ -10,17 +10,31 @@ networks to `network/`, a grid of fixed-seed samples to `samples-{kimg}.png` and
 with `metrics`, the metrics of G_ema to `metric-<name>.jsonl`. A run holds its folder's lock
 (files.lock_folder) from its start to the end of run(), and first removes what a killed run
 left half-written there (remove_leftovers).
+
+Early stops that are no bug end in a RunStopped exception, whose message is one line and
+whose `exit_code` scripts/train.py exits with:
+  - BadRecordStop (BAD_RECORD_EXIT_CODE): a bad record of the dataset (data/pipeline.py) with
+    options.on_bad_record "stop"; the run wrote a snapshot first (the batch holding the
+    record is not trained). With "skip" the record is left out and counted: `bad_records` in
+    the status line, log.jsonl and the checkpoint (a resume starts after the same records);
+  - NoSpaceStop (NO_SPACE_EXIT_CODE): the disk filled up while writing a snapshot or the log;
+    the partial files of that snapshot are removed or set aside, and the message names the
+    snapshot the run resumes from.
 """
 
+import errno
 import json
+import os
 import re
 import resource
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from stylegan2_tf.data.pipeline import BadRecordTracker
 from stylegan2_tf.files import atomic_write, lock_folder, remove_aside_leftovers, remove_path
 from stylegan2_tf.inference import image_grid, save_png, to_uint8
 from stylegan2_tf.metrics.evaluate import write_metric_line
@@ -33,6 +47,7 @@ from stylegan2_tf.training.setup import (
     THIS_RUN,
     check_before_start,
     choose_strategy,
+    find_snapshots,
     is_chief,
     setup_training,
 )
@@ -42,7 +57,30 @@ SAMPLE_SEEDS = 16
 ASIDE_STEMS = {".": r"log|metric-.+|networks|training_options|samples-\d+|builtin-data",
                "network": r"G|D|G_ema"}
 CHECKPOINT_TEMP = re.compile(r"ckpt-\d+_temp.*")  # what tf.train.CheckpointManager writes aside
+STATE_TEMP = re.compile(r"checkpoint\.tmp[0-9a-f]{32}")  # TF's write-aside of the `checkpoint` state file
 UNREADABLE = "unreadable"  # checkpoints/unreadable/ckpt-N/: snapshots skipped at a resume
+BAD_RECORD_EXIT_CODE = 65  # sysexits' EX_DATAERR: stopped at a bad record of the dataset
+NO_SPACE_EXIT_CODE = 74  # sysexits' EX_IOERR: the disk is full
+BAD_RECORDS_LOGGED = 100  # skipped records named one line each; after these only counted
+
+
+class RunStopped(Exception):
+    """A run that stopped early for a reason its one-line message gives; scripts exit with
+    `exit_code`."""
+
+    exit_code = 1
+
+
+class BadRecordStop(RunStopped):
+    """The run stopped at a bad record of its dataset, after writing a snapshot."""
+
+    exit_code = BAD_RECORD_EXIT_CODE
+
+
+class NoSpaceStop(RunStopped):
+    """The disk filled up while the run wrote a snapshot or its log."""
+
+    exit_code = NO_SPACE_EXIT_CODE
 
 
 def remove_leftovers(outdir):
@@ -54,10 +92,48 @@ def remove_leftovers(outdir):
                for path in remove_aside_leftovers(outdir / folder, stem)]
     checkpoints = outdir / CHECKPOINTS
     for path in sorted(checkpoints.iterdir()) if checkpoints.is_dir() else ():
-        if CHECKPOINT_TEMP.fullmatch(path.name):
+        if CHECKPOINT_TEMP.fullmatch(path.name) or STATE_TEMP.fullmatch(path.name):
             remove_path(path)
             removed.append(path)
     return removed
+
+
+def is_no_space(error):
+    """Whether `error` (or an error it was raised from) says the disk or quota is full."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(error, tf.errors.ResourceExhaustedError) and not any(
+                word in str(error).lower() for word in ("oom", "memory", "allocat")):
+            return True
+        if isinstance(error, (tf.errors.OpError, OSError)) and (
+                "no space left" in str(error).lower() or "quota exceeded" in str(error).lower()):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def describe_device(path):
+    """'<device> (mounted on <folder>, <free> free)' of the file system holding `path`, as far
+    as it can be told."""
+    path = Path(path).resolve()
+    mount = next((p for p in [path, *path.parents] if os.path.ismount(p)), Path("/"))
+    device = None
+    try:
+        with open("/proc/mounts") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) > 1 and fields[1] == str(mount):
+                    device = fields[0]
+    except OSError:
+        pass
+    try:
+        free = f", {shutil.disk_usage(path).free:,} bytes free"
+    except OSError:
+        free = ""
+    return f"{device} (mounted on {mount}{free})" if device else f"{mount}{free}"
 
 
 def set_aside(prefix):
@@ -118,7 +194,10 @@ class TrainingRun:
         self.trainer = self.setup.trainer
         with self.strategy.scope():
             self.ticks = tf.Variable(0, dtype=tf.int64, trainable=False, name="ticks")
-            self.checkpoint = tf.train.Checkpoint(**self.trainer.checkpoint_items(), ticks=self.ticks)
+            # Records of the dataset left out as bad (on_bad_record "skip") before this point.
+            self.bad_records = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_records")
+            self.checkpoint = tf.train.Checkpoint(**self.trainer.checkpoint_items(), ticks=self.ticks,
+                                                  bad_records=self.bad_records)
         self.checkpoint_dir = self.outdir / CHECKPOINTS
         if not self.chief:
             self.checkpoint_dir = self.outdir / f".checkpoints-worker{self.strategy.cluster_resolver.task_id}"
@@ -149,9 +228,11 @@ class TrainingRun:
         source = self.options.source
         latest = source.checkpoint
         if latest:
-            has_ticks = any(name.split("/")[0] == "ticks" for name, _ in tf.train.list_variables(latest))
-            checkpoint = self.checkpoint if has_ticks else tf.train.Checkpoint(
-                **self.trainer.checkpoint_items())  # written before tick numbers were saved
+            saved = {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
+            # Checkpoints written before tick numbers and bad-record counts were saved lack them.
+            checkpoint = tf.train.Checkpoint(**self.trainer.checkpoint_items(), **{
+                name: variable for name, variable in (("ticks", self.ticks), ("bad_records", self.bad_records))
+                if name in saved})
             checkpoint.restore(latest).assert_existing_objects_matched()
             self.log(f"resumed from {latest} at {self.kimg():.3f} kimg, tick {int(self.ticks.numpy())}")
             if self.chief:
@@ -210,14 +291,20 @@ class TrainingRun:
     def _run(self):
         options = self.options
         self.restore()
-        iterator = iter(self.setup.batches(int(self.trainer.step.numpy())))
+        first_batch, skipped = int(self.trainer.step.numpy()), int(self.bad_records.numpy())
+        iterator = iter(self.setup.batches(first_batch, skipped))
+        per_replica = options.training.batch // self.strategy.num_replicas_in_sync
+        self.tracker = BadRecordTracker(options.data, first_batch * per_replica + skipped)
+        self._bad_logged = 0
         tick_start, tick_kimg = time.time(), self.kimg()
         status = {}
         # Every worker must take part in a snapshot: several machines stop as before.
         multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
         with DeferredInterrupts(self.log, enabled=not multi_worker) as interrupts:
             while self.kimg() < options.kimg:
-                losses = self.trainer.train_step(*next(iterator))
+                images, labels, z, positions = next(iterator)
+                self._check_records(positions)  # may stop (with a snapshot) before this batch
+                losses = self.trainer.train_step(images, labels, z)
                 done = self.kimg() >= options.kimg
                 if done or interrupts.requested or self.kimg() >= tick_kimg + options.kimg_per_tick:
                     self.ticks.assign_add(1)
@@ -232,6 +319,44 @@ class TrainingRun:
                     interrupts.stop()
         return status
 
+    def _check_records(self, positions):
+        """Applies options.on_bad_record to the bad records left out before the batch whose
+        positions these are: BadRecordStop after a snapshot, or count and name them."""
+        local = [np.asarray(p) for p in self.strategy.experimental_local_results(positions)]
+        bad = self.tracker.found(np.concatenate(local))
+        if not bad:
+            return
+        if self.options.on_bad_record == "stop":
+            record = bad[0]
+            why = self.tracker.why(record)
+            more = (f" (and {record.count - 1} more bad record(s) just before it in the shuffled stream)"
+                    if record.count > 1 else "")
+            path = self._snapshot_now()
+            raise BadRecordStop(
+                f"corrupt record {record.index} of shard {record.path}{more}: {why}; stopped at "
+                f"{self.kimg():.3f} kimg with the snapshot {path}; the same command resumes from "
+                f"{Path(path).name} (and stops at this record again), or use --on_bad_record=skip to "
+                f"leave such records out (scripts/dataset_tool.py --verify={self.options.data} "
+                "lists every bad record)")
+        self.bad_records.assign_add(sum(record.count for record in bad))
+        for record in bad:
+            self._bad_logged += 1
+            if self._bad_logged <= BAD_RECORDS_LOGGED:
+                self.log(f"skipped corrupt record {record.index} of shard {record.path}"
+                         + (f" (and {record.count - 1} more just before it in the shuffled stream)"
+                            if record.count > 1 else "")
+                         + f": {self.tracker.why(record)}")
+            if self._bad_logged == BAD_RECORDS_LOGGED:
+                self.log("(the next bad records are only counted: bad_records in the status line)")
+
+    def _snapshot_now(self):
+        """The path of a snapshot of the current state: the latest, if it is of this image
+        count (a resumed run that stops again at once), else a new one (without metrics)."""
+        latest = self.manager.latest_checkpoint
+        if latest and Path(latest).name == f"ckpt-{int(self.trainer.images_seen.numpy())}":
+            return latest
+        return self.snapshot(measure=False)
+
     def _report(self, tick, seconds, kimg_done, losses):
         if not self.chief:
             return {"tick": tick, "kimg": round(self.kimg(), 3)}
@@ -240,19 +365,33 @@ class TrainingRun:
                   "sec_per_kimg": round(seconds / max(kimg_done, 1e-9), 2),
                   "losses": {k: round(v, 4) for k, v in losses.items()},
                   "skipped_steps": int(self.trainer.skipped_steps.numpy()),
-                  "peak_memory_gb": round(memory_gb, 2)}
+                  "peak_memory_gb": round(memory_gb, 2), "bad_records": int(self.bad_records.numpy()),
+                  **self.trainer.ada.status()}
         loss_text = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+        if "augment" in status:  # p, and r_t once p was first adjusted
+            loss_text += f" augment {status['augment']:.3f}" + (
+                "" if status["r_t"] is None else f" r_t {status['r_t']:.3f}")
         self.log(f"tick {tick:<4d} kimg {status['kimg']:<9.3f} sec/tick {seconds:<7.1f} "
                  f"sec/kimg {status['sec_per_kimg']:<7.2f} {loss_text} "
-                 f"skipped {status['skipped_steps']} mem {status['peak_memory_gb']:.2f}GB")
+                 f"skipped {status['skipped_steps']} mem {status['peak_memory_gb']:.2f}GB"
+                 + (f" bad_records {status['bad_records']}"
+                    if status["bad_records"] or self.options.on_bad_record == "skip" else ""))
         if not all(np.isfinite(v) for v in losses.values()):
             self.log("warning: a non-finite loss; its gradients were not applied")
-        with (self.outdir / "log.jsonl").open("a") as f:
-            f.write(json.dumps(status) + "\n")
+        try:
+            with (self.outdir / "log.jsonl").open("a") as f:
+                f.write(json.dumps(status) + "\n")
+        except OSError as error:
+            if not is_no_space(error):
+                raise
+            raise self._no_space("log.jsonl") from error
         with self.summary.as_default(step=int(self.trainer.images_seen.numpy())):
             for name, value in losses.items():
                 tf.summary.scalar(f"loss/{name}", value)
             tf.summary.scalar("timing/sec_per_kimg", status["sec_per_kimg"])
+            for name in ("augment", "r_t"):
+                if status.get(name) is not None:
+                    tf.summary.scalar(f"progress/{name}", status[name])
         return status
 
     def sample_grid(self):
@@ -268,8 +407,35 @@ class TrainingRun:
 
     def snapshot(self, measure=True):
         """Checkpoint, network folder and sample grid of the current state, and with `measure`
-        the metrics; returns the checkpoint's path."""
-        path = self.manager.save(checkpoint_number=int(self.trainer.images_seen.numpy()))
+        the metrics; returns the checkpoint's path. A full disk raises NoSpaceStop, after
+        removing (or setting aside) what this snapshot had written in part."""
+        number = int(self.trainer.images_seen.numpy())
+        try:
+            return self._snapshot(number, measure)
+        except Exception as error:
+            if not is_no_space(error):
+                raise
+            raise self._no_space(f"snapshot {number}", number) from error
+
+    def _no_space(self, what, number=None):
+        """NoSpaceStop for a full disk while writing `what`, once the partial files of snapshot
+        `number` are gone: TF's and our write-aside files removed, its ckpt files (unreadable
+        if the write stopped inside them) set aside, as a resume would."""
+        for path in remove_leftovers(self.outdir) if self.chief else ():
+            self.log(f"removed {path}, written in part")
+        if number is not None and self.chief:
+            for prefix, problem in find_snapshots(self.checkpoint_dir).skipped:
+                if Path(prefix).name == f"ckpt-{number}":
+                    self.log(f"{prefix} was written in part ({problem}); its files are kept in "
+                             f"{set_aside(prefix)}")
+        latest = find_snapshots(self.checkpoint_dir).latest if self.chief else None
+        resumes = (f"the run resumes from snapshot {Path(latest).name} ({latest})" if latest else
+                   "no snapshot was written yet: the run starts again at kimg 0")
+        return NoSpaceStop(f"no space left on {describe_device(self.outdir)} while writing {what} "
+                           f"in {self.outdir}; {resumes} once there is room")
+
+    def _snapshot(self, number, measure):
+        path = self.manager.save(checkpoint_number=number)
         if not self.chief:  # every worker must save; only the chief's copy is kept
             tf.io.gfile.rmtree(str(self.checkpoint_dir))
             return path

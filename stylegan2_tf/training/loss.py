@@ -36,25 +36,36 @@ def mixed_ws(G, z, c, seed, style_mixing_prob=0.0):
     return ws
 
 
-def g_main_loss(D, fake_images, c):
+def d_logits(D, images, c, augment=None):
+    """D's logits [N] of images [N, H, W, C], shown through `augment` (images -> images,
+    the adaptive augmentation of D's inputs) when one is given."""
+    if augment is not None:
+        images = augment(images)
+    return tf.squeeze(D(images, c), axis=1)
+
+
+def g_main_loss(D, fake_images, c, augment=None):
     """softplus(-D(G(z))) per sample [N]: the non-saturating generator loss."""
-    return tf.nn.softplus(-tf.squeeze(D(fake_images, c), axis=1))
+    return tf.nn.softplus(-d_logits(D, fake_images, c, augment))
 
 
-def d_main_loss(D, real_images, fake_images, c_real, c_fake):
-    """softplus(D(G(z))) + softplus(-D(x)) per sample [N]."""
-    fake = tf.squeeze(D(fake_images, c_fake), axis=1)
-    real = tf.squeeze(D(real_images, c_real), axis=1)
-    return tf.nn.softplus(fake) + tf.nn.softplus(-real)
+def d_main_loss(D, real_images, fake_images, c_real, c_fake, augment_real=None, augment_fake=None):
+    """(softplus(D(G(z))) + softplus(-D(x)) per sample [N], the real logits D(x) [N])."""
+    fake = d_logits(D, fake_images, c_fake, augment_fake)
+    real = d_logits(D, real_images, c_real, augment_real)
+    return tf.nn.softplus(fake) + tf.nn.softplus(-real), real
 
 
-def r1_penalty(D, real_images, c, gamma):
-    """gamma / 2 * |d D(x) / d x|^2 per sample [N] (differentiable: second order)."""
+def r1_penalty(D, real_images, c, gamma, augment=None):
+    """(gamma / 2 * |d D(x) / d x|^2 per sample [N], the real logits D(x) [N]); differentiable
+    to second order. With `augment`, D sees augment(x) and the gradient is still taken
+    with respect to the unaugmented x (as stylegan2-ada)."""
     with tf.GradientTape() as tape:
         tape.watch(real_images)
-        logits_sum = tf.reduce_sum(D(real_images, c))
+        logits = d_logits(D, real_images, c, augment)
+        logits_sum = tf.reduce_sum(logits)
     grads = tape.gradient(logits_sum, real_images)
-    return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) * (gamma / 2)
+    return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) * (gamma / 2), logits
 
 
 def path_length_penalty(G, ws, pl_mean, pl_weight, pl_decay, seed):

@@ -37,11 +37,11 @@ import keras
 import tensorflow as tf
 
 from stylegan2_tf.data.builtin import digits_dataset
-from stylegan2_tf.data.pipeline import make_dataset
-from stylegan2_tf.data.records import read_metadata
+from stylegan2_tf.data.pipeline import ON_BAD_RECORD, BadRecordTracker, make_dataset
+from stylegan2_tf.data.records import BadRecordError, read_metadata
 from stylegan2_tf.files import atomic_write, make_output_folder
 from stylegan2_tf.metrics.evaluate import Evaluator, check_weights, parse_metrics
-from stylegan2_tf.network_io import load_network
+from stylegan2_tf.network_io import load_network_and_state
 from stylegan2_tf.networks.presets import (
     DEFAULT_PRESET,
     NetworkSettings,
@@ -94,6 +94,12 @@ class RunOptions:
     metrics: tuple = ()
     metric_weights: dict = dataclasses.field(default_factory=dict)
     metric_cache: str | None = None
+    on_bad_record: str = "stop"
+    aug: str | None = None
+    p: float | None = None
+    target: float | None = None
+    augpipe: str | None = None
+    freezed: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +168,7 @@ class TrainingOptions:
     snap: int = 50
     mirror: bool = False
     metrics: tuple = ()
+    on_bad_record: str = "stop"  # a bad record of the dataset: stop (with a snapshot) or skip it
 
     def to_json(self):
         """The readable JSON of training_options.json (without TrainingConfig.xla: how, not what)."""
@@ -192,11 +199,14 @@ class TrainingSetup:
     impl: str
     snapshots: Snapshots = Snapshots()
 
-    def batches(self, first_batch):
-        """The distributed dataset of (images, labels, z), from global batch `first_batch` on."""
+    def batches(self, first_batch, skip_records=0):
+        """The distributed dataset of (images, labels, z, positions), from global batch
+        `first_batch` on, `skip_records` (bad records left out before it) later still; the
+        positions show the bad records left out (data.pipeline.BadRecordTracker)."""
         o = self.options
         return self.strategy.distribute_datasets_from_function(_batches_fn(
-            o.data, o.training.batch, self.G.z_dim, o.training.seed, o.mirror, first_batch))
+            o.data, o.training.batch, self.G.z_dim, o.training.seed, o.mirror, first_batch,
+            skip_records))
 
 
 def choose_strategy():
@@ -231,11 +241,28 @@ def requested_settings(options, preset, replicas):
     if mixed is not None:
         network = with_mixed_precision(network, mixed)
     training = dataclasses.replace(preset.training, **_given(
-        batch=options.batch, r1_gamma=options.gamma, seed=options.seed, xla=options.xla))
+        batch=options.batch, r1_gamma=options.gamma, seed=options.seed, xla=options.xla,
+        freeze_d=options.freezed), **augment_settings(options, preset.training))
     if network.mbstd_group_size is not None:  # groups within each replica's share
         network = dataclasses.replace(network, mbstd_group_size=max(
             min(network.mbstd_group_size, training.batch // replicas), 1))
     return network, training
+
+
+def augment_settings(options, training):
+    """The TrainingConfig fields of --aug, --p, --target and --augpipe (stylegan2-ada-pytorch's
+    flags, with its rules), over TrainingConfig `training`; ValueError for a combination
+    that does not fit."""
+    aug = options.aug or training.augment
+    if options.p is not None and aug != "fixed":
+        raise ValueError(f"--p is the probability of --aug=fixed; with --aug={aug} give no --p")
+    if aug == "fixed" and options.p is None:
+        raise ValueError("--aug=fixed needs --p, the probability multiplier of the augmentations")
+    if options.target is not None and aug != "ada":
+        raise ValueError(f"--target is the r_t that --aug=ada aims at; with --aug={aug} give no --target")
+    if options.augpipe is not None and aug == "noaug":
+        raise ValueError("--augpipe names the augmentations; with --aug=noaug give no --augpipe")
+    return _given(augment=aug, augment_p=options.p, ada_target=options.target, augpipe=options.augpipe)
 
 
 def find_snapshots(folder):
@@ -279,7 +306,7 @@ def _snapshot_problem(prefix, names):
         reader = tf.train.load_checkpoint(str(prefix))
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
-    except (tf.errors.OpError, ValueError) as error:
+    except (tf.errors.OpError, ValueError, IndexError, RuntimeError, OSError) as error:  # a cut .data: IndexError
         text = getattr(error, "message", None) or str(error)
         return f"unreadable ({type(error).__name__}: {text.strip().splitlines()[0][:200]})"
     return None
@@ -327,35 +354,68 @@ def checkpoint_to_restore(outdir, source):
 
 
 def _new_networks(source, settings, metadata):
-    """(G, D, G_ema) built from NetworkSettings `settings`, G_ema a copy of G."""
+    """((G, D, G_ema) built from NetworkSettings `settings`, G_ema a copy of G; no state)."""
     shape = (metadata["resolution"], metadata["channels"], metadata["label_size"])
     G, G_ema = build_generator(settings, *shape), build_generator(settings, *shape)
     G_ema.set_weights(G.get_weights())
-    return G, build_discriminator(settings, *shape), G_ema
+    return (G, build_discriminator(settings, *shape), G_ema), {}
 
 
 def _run_networks(source, settings, metadata):
-    """The networks of a run folder's networks.json, G_ema a copy of G (as a new run starts;
-    the checkpoint restores them); built from the settings for runs older than networks.json."""
+    """(the networks of a run folder's networks.json, G_ema a copy of G (as a new run starts;
+    the checkpoint restores them and the training state); built from the settings for runs
+    older than networks.json, {})."""
     path = Path(source.path) / NETWORKS_FILE
     if not path.exists():
         return _new_networks(source, settings, metadata)
-    configs = json.loads(path.read_text())
-    build = keras.saving.deserialize_keras_object
-    G, D, G_ema = build(configs["G"]), build(configs["D"]), build(configs["G"])
+    G, D = read_networks_file(path)
+    G_ema = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(G))
     G_ema.set_weights(G.get_weights())
-    return G, D, G_ema
+    return (G, D, G_ema), {}
+
+
+MAX_NETWORKS_FILE_BYTES = 64 << 20  # two Keras configurations: a few kilobytes
+
+
+def read_networks_file(path):
+    """(G, D) built from a run's networks.json; ValueError naming the file for one that is too
+    large, cut, not JSON or not the configurations of a Generator and a Discriminator."""
+    from stylegan2_tf.networks.discriminator import Discriminator
+    from stylegan2_tf.networks.generator import Generator
+
+    fix = (f"it keeps the configurations of the run's networks: restore it from a copy, or move "
+           f"the run folder {path.parent} away to start the run again")
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_NETWORKS_FILE_BYTES + 1)
+        if len(data) > MAX_NETWORKS_FILE_BYTES:
+            raise ValueError(f"larger than {MAX_NETWORKS_FILE_BYTES >> 20} MiB")
+        configs = json.loads(data.decode())
+        if not isinstance(configs, dict) or not {"G", "D"} <= set(configs):
+            raise ValueError('expected {"G": ..., "D": ...}')
+        networks = [keras.saving.deserialize_keras_object(configs[name]) for name in ("G", "D")]
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}; {fix}") from error
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as error:
+        why = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path} is not a readable {NETWORKS_FILE} ({why}); {fix}") from error
+    for network, name, kind in zip(networks, ("G", "D"), (Generator, Discriminator)):
+        if not isinstance(network, kind):
+            raise ValueError(f"{path} is not a readable {NETWORKS_FILE} ({name} does not describe a "  # noqa: TRY004
+                             f"{kind.__name__}); {fix}")
+    return networks
 
 
 def _file_networks(source, settings, metadata):
-    """G, D and G_ema of a network that load_network reads, to fine-tune."""
+    """((G, D, G_ema) of a network that load_network reads, to fine-tune; the state it holds,
+    network_io.load_network_and_state's)."""
     try:
-        nets = load_network(source.path)
+        nets, state = load_network_and_state(source.path)
     except (FileNotFoundError, ValueError) as error:
         raise ValueError(f"--resume {source.path} is no run's checkpoint, nor a network: {error}") from error
     if nets["G"] is None or nets["D"] is None:
         raise ValueError(f"--resume {source.path}: fine-tuning needs G and D, it holds only G_ema")
-    return nets["G"], nets["D"], nets["G_ema"]
+    return (nets["G"], nets["D"], nets["G_ema"]), state
 
 
 NETWORK_LOADERS = {NEW: _new_networks, THIS_RUN: _run_networks, ANOTHER_RUN: _run_networks,
@@ -379,6 +439,8 @@ def setup_training(options, strategy=None):
     xla = TrainingConfig.xla if options.xla is None else options.xla
     impl = impl_under_xla(options.impl or current_impl()) if xla else options.impl or current_impl()
     metric_specs = check_before_start(options)
+    if options.on_bad_record not in ON_BAD_RECORD:
+        raise ValueError(f"--on_bad_record must be one of {', '.join(ON_BAD_RECORD)}, got {options.on_bad_record!r}")
     try:
         outdir = make_output_folder(options.outdir)
     except ValueError as error:
@@ -399,7 +461,9 @@ def setup_training(options, strategy=None):
     source = resolve_source(outdir, options.resume, snapshots)
     keras.utils.set_random_seed(training.seed)  # the seed also fixes the initial weights
     with strategy.scope():
-        G, D, G_ema = NETWORK_LOADERS[source.kind](source, requested, metadata)
+        (G, D, G_ema), state = NETWORK_LOADERS[source.kind](source, requested, metadata)
+    if state.get("augment_p") is not None and training.augment == "ada" and options.p is None:
+        training = dataclasses.replace(training, augment_p=state["augment_p"])  # continue its p
     network = NetworkSettings.of(G, D)
     if source.kind != NEW:
         fine_tuning = source.kind == NETWORK  # a network file: only flags given contradict it
@@ -413,11 +477,26 @@ def setup_training(options, strategy=None):
         channels=metadata["channels"], label_size=metadata["label_size"], network=network,
         training=training, kimg=preset.kimg if options.kimg is None else options.kimg,
         source=source, cfg=options.cfg, metrics=tuple(spec.name for spec in metric_specs),
+        on_bad_record=options.on_bad_record,
         **_given(kimg_per_tick=options.kimg_per_tick, snap=options.snap, mirror=options.mirror))
     if chief:
+        check_first_batch(resolved)  # before networks.json: a lying dataset leaves none behind
         _write_run_files(resolved, G, D)
     return TrainingSetup(resolved, strategy, chief, G, D, G_ema, trainer, metric_specs, evaluator,
                          impl, snapshots)
+
+
+def check_first_batch(options):
+    """Reads the first batch of the dataset of TrainingOptions `options` (in dataset order) and
+    checks each record (data.pipeline); with on_bad_record "stop", a bad one raises
+    BadRecordError naming its shard file, its index there and why."""
+    dataset = make_dataset(options.data, options.training.batch, options.training.seed,
+                           shuffle_buffer=0, positions=True)
+    tracker = BadRecordTracker(options.data)
+    bad = tracker.found(next(iter(dataset))[2].numpy())
+    if bad and options.on_bad_record == "stop":
+        raise BadRecordError(bad[0].path, bad[0].index, f"{tracker.why(bad[0])} (in the first batch; "
+                             "--on_bad_record=skip leaves such records out)")
 
 
 def _write_run_files(options, G, D):
@@ -433,20 +512,20 @@ def _write_run_files(options, G, D):
     atomic_write(outdir / OPTIONS_FILE, lambda partial: Path(partial).write_text(text))
 
 
-def _batches_fn(data_dir, batch, z_dim, seed, mirror, first_batch):
-    """Per-replica (images, labels, z) batches from global batch `first_batch` on (a resumed
-    run sees what an uninterrupted one would); z of batch b from seed_keys.latents_key."""
+def _batches_fn(data_dir, batch, z_dim, seed, mirror, first_batch, skip_records=0):
+    """Per-replica (images, labels, z, positions) batches from global batch `first_batch` on (a
+    resumed run sees what an uninterrupted one would); z of batch b from seed_keys.latents_key."""
     def fn(context):
         dataset = make_dataset(data_dir, batch, seed, mirror=mirror, input_context=context,
-                               skip_batches=first_batch)
+                               skip_batches=first_batch, positions=True, skip_records=skip_records)
         per_replica = context.get_per_replica_batch_size(batch)
         pipeline = context.input_pipeline_id
 
         def add_latents(index, item):
-            images, labels = item
+            images, labels, positions = item
             z = tf.random.stateless_normal([per_replica, z_dim], latents_key(seed, index, pipeline),
                                            alg=RNG_ALG)
-            return images, labels, z
+            return images, labels, z, positions
 
         return dataset.enumerate(start=first_batch).map(add_latents)
     return fn

@@ -9,9 +9,13 @@ G EMA update. Every phase is one tf.function around `strategy.run`; losses are
 summed per replica and divided by the global batch, so gradients all-reduce to
 the batch mean. A phase whose gradients are not finite on any replica is not
 applied and is counted in `skipped_steps`. Every random draw (style mixing,
-synthesis noise, path-length projections) is stateless, keyed by (seed,
-step, phase, replica) as stylegan2_tf.seed_keys lays out, so a resumed run
+synthesis noise, path-length projections, augmentation) is stateless, keyed by
+(seed, step, phase, replica) as stylegan2_tf.seed_keys lays out, so a resumed run
 continues exactly as an uninterrupted one.
+
+D sees its inputs through the adaptive augmentation of training/ada.py (in all four
+phases, as stylegan2-ada); Freeze-D (Mo et al. 2020, arXiv 2002.10964) leaves D's first
+`freeze_d` block layers (Discriminator.block_layers) as they are.
 """
 
 import dataclasses
@@ -20,8 +24,9 @@ import keras
 import tensorflow as tf
 
 from stylegan2_tf.ops.native import current_impl, impl_under_xla, use_impl
-from stylegan2_tf.seed_keys import PHASES, phase_key
+from stylegan2_tf.seed_keys import AUGMENT, PHASE, PHASES, phase_key
 from stylegan2_tf.training import loss as losses
+from stylegan2_tf.training.ada import AdaptiveAugment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +41,10 @@ class TrainingConfig:
     seed: every random draw of training is a function of it (stylegan2_tf.seed_keys).
     xla: compile each phase with XLA (jit_compile); the phases then trace with the
         reference ops, which XLA can compile (impl "custom" is refused).
+    augment: "ada", "fixed" or "noaug" (training/ada.py); augment_p: the fixed p, or ada's
+        initial p; augpipe: the AugmentPipe pipeline's name; ada_target, ada_interval,
+        ada_kimg: the adjustment of p (stylegan2-ada-pytorch's defaults).
+    freeze_d: D's first layers (from the image resolution down) not trained (Freeze-D).
     """
 
     batch: int = 32
@@ -53,6 +62,13 @@ class TrainingConfig:
     ema_rampup: float | None = None
     seed: int = 0
     xla: bool = False
+    augment: str = "ada"
+    augment_p: float = 0.0
+    augpipe: str = "bgc"
+    ada_target: float = 0.6
+    ada_interval: int = 4
+    ada_kimg: float = 500.0
+    freeze_d: int = 0
 
 
 def check_batch(batch, replicas, pl_batch_shrink, mbstd_group_size):
@@ -75,6 +91,16 @@ def check_batch(batch, replicas, pl_batch_shrink, mbstd_group_size):
             f"{', '.join(map(str, examples))}, ...")
 
 
+def trained_variables(D, freeze_d):
+    """D's trainable variables less those of its first `freeze_d` block layers (Freeze-D)."""
+    layers = D.block_layers
+    if not 0 <= freeze_d <= len(layers):
+        raise ValueError(f"--freezed={freeze_d}: this discriminator has {len(layers)} layers to freeze "
+                         f"(from the image resolution down), give 0 to {len(layers)}")
+    frozen = {id(v) for layer in layers[:freeze_d] for v in layer.trainable_variables}
+    return [v for v in D.trainable_variables if id(v) not in frozen]
+
+
 def lazy_adam(config, reg_interval):
     """Adam with the lazy-regularization correction of learning rate and betas."""
     ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
@@ -91,11 +117,13 @@ class Trainer:
         self.strategy = strategy or tf.distribute.get_strategy()
         replicas = self.strategy.num_replicas_in_sync
         check_batch(config.batch, replicas, config.pl_batch_shrink, D.mbstd_group_size)
+        self.D_variables = trained_variables(D, config.freeze_d)
+        self.ada = AdaptiveAugment(config, self.strategy)
         with self.strategy.scope():
             self.G_opt = lazy_adam(config, config.g_reg_interval)
             self.D_opt = lazy_adam(config, config.d_reg_interval)
             self.G_opt.build(G.trainable_variables)
-            self.D_opt.build(D.trainable_variables)
+            self.D_opt.build(self.D_variables)
             mean = tf.VariableAggregation.MEAN
             self.pl_mean = tf.Variable(0.0, trainable=False, aggregation=mean, name="pl_mean")
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False,
@@ -117,7 +145,8 @@ class Trainer:
         """What a tf.train.Checkpoint of the training state holds."""
         return {"G": self.G, "D": self.D, "G_ema": self.G_ema, "G_opt": self.G_opt,
                 "D_opt": self.D_opt, "pl_mean": self.pl_mean, "step": self.step,
-                "images_seen": self.images_seen, "skipped_steps": self.skipped_steps}
+                "images_seen": self.images_seen, "skipped_steps": self.skipped_steps,
+                **self.ada.checkpoint_items()}
 
     def train_step(self, real_images, real_c, z):
         """One iteration on a distributed batch; returns {phase: summed loss} as floats.
@@ -137,31 +166,43 @@ class Trainer:
         self.images_seen.assign_add(self.config.batch)
         self.update_ema(self.images_seen.numpy())
         self.step.assign_add(1)
+        self.ada.adjust(step + 1)
         return results
 
     def run_phase(self, phase, *args):
         """Runs one phase ("g_main", "g_reg", "d_main", "d_reg") on a distributed batch
-        (real_images, real_c, z); returns its loss summed over replicas, as a float."""
+        (real_images, real_c, z); returns its loss summed over replicas, as a float. The D
+        phases add the signs of D's logits on reals to the augmentation's r_t."""
         with use_impl(impl_under_xla(current_impl()) if self.config.xla else None):
-            return float(self._phases[phase](*args))
+            loss, sign_sum = self._phases[phase](*args)
+        if phase in ("d_main", "d_reg"):
+            self.ada.record(float(sign_sum), self.config.batch)
+        return float(loss)
 
     def update_ema(self, images_seen):
         """G_ema <- lerp(G, G_ema, beta) for the half-life at `images_seen` images (see TrainingConfig)."""
         self._ema(tf.constant(float(images_seen)))
 
     def _distributed(self, replica_fn):
-        """fn(*args) running replica_fn on every replica and summing their losses."""
+        """fn(*args) running replica_fn on every replica and summing what they return."""
         def run(*args):
             per_replica = self.strategy.run(replica_fn, args=args)
-            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            return tf.nest.map_structure(
+                lambda value: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None),
+                per_replica)
         return run
 
-    # Phases, in replica context. Each returns this replica's share of the loss.
+    # Phases, in replica context. Each returns this replica's share of the loss and the sum of
+    # the signs of D's logits on reals (0 in the G phases).
 
-    def _phase_key(self, phase, part=0):
+    def _phase_key(self, phase, part=0, domain=PHASE):
         """The key of `part` of `phase` at this step on this replica (seed_keys.phase_key)."""
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        return phase_key(self.config.seed, self.step, phase, replica, part)
+        return phase_key(self.config.seed, self.step, phase, replica, part, domain)
+
+    def _augment(self, phase, part):
+        """The augmentation of D's reals (part 0) or fakes (part 1) in `phase`, or None."""
+        return self.ada.augmenter(self._phase_key(phase, part, AUGMENT))
 
     def _fake_inputs(self, z, real_c, shrink=1):
         """The first 1/shrink of z, and labels for the fakes: the real labels, rolled by one."""
@@ -177,9 +218,10 @@ class Trainer:
         with tf.GradientTape() as tape:
             ws = losses.mixed_ws(self.G, z, c, self._phase_key("g_main"), self.config.style_mixing_prob)
             images = self.G.synthesis(ws, noise_mode="random", noise_seed=self._phase_key("g_main", 1))
-            loss = tf.reduce_sum(losses.g_main_loss(self.D, images, c)) / self.config.batch
-        self._apply(tape, loss, self.G, self.G_opt)
-        return loss
+            per_sample = losses.g_main_loss(self.D, images, c, self._augment("g_main", 1))
+            loss = tf.reduce_sum(per_sample) / self.config.batch
+        self._apply(tape, loss, self.G.trainable_variables, self.G_opt)
+        return loss, tf.zeros([])
 
     def _g_reg_replica(self, real_images, real_c, z):
         z, c = self._fake_inputs(z, real_c, self.config.pl_batch_shrink)
@@ -191,8 +233,8 @@ class Trainer:
             batch = self.config.batch // self.config.pl_batch_shrink
             loss = tf.reduce_sum(penalty) / batch * self.config.g_reg_interval
         self.pl_mean.assign(new_mean)
-        self._apply(tape, loss, self.G, self.G_opt)
-        return loss
+        self._apply(tape, loss, self.G.trainable_variables, self.G_opt)
+        return loss, tf.zeros([])
 
     def _d_main_replica(self, real_images, real_c, z):
         z, c = self._fake_inputs(z, real_c)
@@ -200,28 +242,28 @@ class Trainer:
         fake_images = tf.stop_gradient(
             self.G.synthesis(ws, noise_mode="random", noise_seed=self._phase_key("d_main", 1)))
         with tf.GradientTape() as tape:
-            per_sample = losses.d_main_loss(self.D, real_images, fake_images,
-                                            self._labels(real_c), c)
+            per_sample, real_logits = losses.d_main_loss(
+                self.D, real_images, fake_images, self._labels(real_c), c,
+                self._augment("d_main", 0), self._augment("d_main", 1))
             loss = tf.reduce_sum(per_sample) / self.config.batch
-        self._apply(tape, loss, self.D, self.D_opt)
-        return loss
+        self._apply(tape, loss, self.D_variables, self.D_opt)
+        return loss, tf.reduce_sum(tf.sign(real_logits))
 
     def _d_reg_replica(self, real_images, real_c, z):
         with tf.GradientTape() as tape:
-            penalty = losses.r1_penalty(self.D, real_images, self._labels(real_c),
-                                        self.config.r1_gamma)
+            penalty, real_logits = losses.r1_penalty(self.D, real_images, self._labels(real_c),
+                                                     self.config.r1_gamma, self._augment("d_reg", 0))
             loss = tf.reduce_sum(penalty) / self.config.batch * self.config.d_reg_interval
-        self._apply(tape, loss, self.D, self.D_opt)
-        return loss
+        self._apply(tape, loss, self.D_variables, self.D_opt)
+        return loss, tf.reduce_sum(tf.sign(real_logits))
 
-    def _apply(self, tape, loss, model, optimizer):
-        """Applies the gradients; zeros them all when any replica's are not finite.
+    def _apply(self, tape, loss, variables, optimizer):
+        """Applies the gradients of `variables`; zeros them all when any replica's are not finite.
 
         With StyleGAN2's Adam beta1 = 0, zero gradients leave the weights as they
         are (only Adam's second moments decay by one step); a synchronization
         point cannot sit inside tf.cond under a distribution strategy.
         """
-        variables = model.trainable_variables
         grads = tape.gradient(loss, variables)
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
         bad = 1.0 - tf.cast(tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]),

@@ -72,8 +72,11 @@ def test_mixed_folder_converts_with_the_channel_rule(mixed, tmp_path):
     assert (metadata["image_count"], metadata["resolution"], metadata["channels"]) == (5, 16, 3)
     assert (metadata["format"], metadata["format_version"]) == (records.FORMAT, records.FORMAT_VERSION)
     assert metadata["label_size"] == 0 and metadata["labels"] is None and metadata["skipped"] == []
-    assert metadata["shards"] == [{"file": "data-00000-of-00001.tfrecord", "records": 5}]
+    shard = tmp_path / "out" / "data-00000-of-00001.tfrecord"
     found = read_records(tmp_path / "out")
+    payloads = [records.serialize_example(data, label) for data, label in found]
+    assert metadata["shards"] == [{"file": shard.name, "records": 5, "bytes": shard.stat().st_size,
+                                   "sha256": hashlib.sha256(b"".join(payloads)).hexdigest()}]
     assert [label for _, label in found] == [-1] * 5
     images = dict(zip(metadata["files"], (data for data, _ in found)))
     np.testing.assert_array_equal(decoded(images["a.png"]), arrays["a.png"])
@@ -83,7 +86,6 @@ def test_mixed_folder_converts_with_the_channel_rule(mixed, tmp_path):
     rgba = arrays["sub/c.webp"].astype(np.uint32)
     composited = (rgba[..., :3] * rgba[..., 3:] + 127) // 255  # alpha over black
     np.testing.assert_array_equal(decoded(images["sub/c.webp"]), composited)
-    payloads = [records.serialize_example(data, label) for data, label in found]
     assert metadata["checksum"]["value"] == hashlib.sha256(b"".join(payloads)).hexdigest()
 
 

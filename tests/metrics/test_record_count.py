@@ -9,9 +9,14 @@ import tensorflow as tf
 from PIL import Image
 
 from stylegan2_tf.data.convert import convert_dataset
-from stylegan2_tf.data.records import METADATA_FILE, DatasetFormatError, serialize_example
+from stylegan2_tf.data.records import (
+    METADATA_FILE,
+    DatasetFormatError,
+    check_record_counts,
+    count_records,
+    serialize_example,
+)
 from stylegan2_tf.metrics import evaluate
-from stylegan2_tf.metrics.record_count import check_record_count, count_records
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +90,7 @@ def test_counts_are_checked_shard_by_shard(sharded, tmp_path):
     shutil.rmtree(folder)
     folder, metadata = copy_with_metadata(sharded, tmp_path, claim_fewer)
     with pytest.raises(DatasetFormatError, match="claims 5 images but its shards hold 7 records"):
-        check_record_count(str(folder), metadata)
+        check_record_counts(metadata, folder)
 
 
 def test_a_shard_with_a_record_more_or_cut_short(sharded, tmp_path):

@@ -95,7 +95,7 @@ def test_export_sigterm_leaves_nothing_aside(tmp_path):
                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     deadline = time.time() + 120
-    while not list(tmp_path.glob(".1.*")) and process.poll() is None and time.time() < deadline:
+    while not list(tmp_path.glob(".1.*.partial")) and process.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     assert process.poll() is None, "the export ended before it was interrupted"
     process.send_signal(signal.SIGTERM)

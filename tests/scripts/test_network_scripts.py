@@ -81,3 +81,20 @@ def test_truncation_sweep(tmp_path):
     bad = run("truncation_sweep.py", f"--network={FIXTURES / 'stylegan2_config_f_tiny.pkl'}",
               "--psis=1,x", f"--outdir={tmp_path}")
     assert bad.returncode != 0 and "--psis: expected comma-separated numbers" in bad.stderr
+
+
+@pytest.mark.parametrize("to, dest", [("folder", "net"), ("tf1-pickle", "net.pkl")])
+def test_a_second_convert_to_the_same_dest_is_refused(tmp_path, to, dest):
+    """One writer per --dest (issue 12, item 3): the lock file .<name>.lock next to it."""
+    import socket
+
+    from stylegan2_tf.files import lock_output
+
+    dest = tmp_path / dest
+    with lock_output(dest):  # held through another open file: refused like another process
+        result = run("convert.py", f"--source={FIXTURES / 'stylegan2_config_f_tiny.pkl'}", f"--dest={dest}",
+                     f"--to={to}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (f"--dest: {dest} is in use by pid {os.getpid()} on {socket.gethostname()} "
+            f"(lock file {tmp_path / f'.{dest.name}.lock'})") in result.stderr
+    assert list(tmp_path.iterdir()) == []

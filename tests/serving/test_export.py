@@ -368,3 +368,18 @@ def test_float16_network_exported_in_float32(tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "1"))  # keep it: it owns the variables
     assert_images_close(loaded.generate(reference["z"], reference["c"])["images"].numpy(),
                         reference["img_uint8_psi1"])
+
+
+def test_a_second_export_to_the_same_folder_is_refused(tmp_path):
+    """One writer per --export_dir (issue 12, item 3): the lock file .1.lock next to it."""
+    import socket
+
+    from stylegan2_tf.files import lock_output
+
+    export_dir = tmp_path / "model" / "1"
+    with lock_output(export_dir):  # held through another open file: refused like another process
+        result = run_export(f"--network={FIXTURES / 'stylegan2_config_f_tiny.pkl'}", f"--export_dir={export_dir}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (f"--export_dir: {export_dir} is in use by pid {os.getpid()} on {socket.gethostname()} "
+            f"(lock file {tmp_path / 'model' / '.1.lock'})") in result.stderr
+    assert list((tmp_path / "model").iterdir()) == []  # nothing written, the lock file went with its lock

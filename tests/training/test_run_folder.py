@@ -186,3 +186,66 @@ def test_a_run_stopped_before_its_first_snapshot_starts_again_from_its_networks(
             f"{tmp_path / 'run'} again at kimg 0 from its networks.json") in lines
     assert (tmp_path / "run" / "log.jsonl").read_text() == ""
     run.close()
+
+
+@pytest.mark.parametrize("state", [b"\xff\xfe\x00\x81 not text", b'model_checkpoint_path: "ckpt-24\n', b""])
+def test_a_garbage_checkpoint_state_file_is_ignored(run_copy, state):
+    """Snapshots are found from their files: a non-UTF-8, cut or empty `checkpoint` state file
+    cannot crash a resume (issue 12, item 11); it is written again."""
+    options, _, checkpoints = run_copy
+    (checkpoints / "checkpoint").write_bytes(state)
+    run, lines = _start(options)
+    assert run.restore() and run.kimg() == 0.024
+    run.close()
+    assert f"resumed from {checkpoints / 'ckpt-24'} at 0.024 kimg" in "\n".join(lines)
+    assert tf.train.latest_checkpoint(str(checkpoints)) == str(checkpoints / "ckpt-24")
+
+
+@pytest.mark.parametrize("content, why", [
+    (lambda text: text[:len(text) // 2], r"Unterminated string|Expecting"),
+    (lambda text: b"\xff\xfe" + text, r"utf-8|codec"),
+    (lambda text: b'{"G": 5, "D": []}', r"G does not describe a Generator"),
+    (lambda text: b'{"G": {"class_name": "Nope", "config": {}}, "D": {}}', r"Nope|Could not"),
+    (lambda text: b"[]", r'expected \{"G": \.\.\., "D": \.\.\.\}'),
+])
+def test_a_damaged_networks_json_is_one_error_naming_it(run_copy, content, why):
+    options, outdir, _ = run_copy
+    path = outdir / "networks.json"
+    path.write_bytes(content(path.read_bytes()))
+    with pytest.raises(ValueError, match=(
+            f"^{path} is not a readable networks.json \\(.*({why}).*\\); it keeps the configurations of the "
+            f"run's networks: restore it from a copy, or move the run folder {outdir} away to start the run "
+            "again$")):
+        _start(options)
+    lock_folder(outdir).release()  # the refused start released the folder
+
+
+def test_an_output_lock_goes_with_its_holder_and_is_never_shared(tmp_path, monkeypatch):
+    """files.lock_output (dataset_tool, convert.py, export.py): `.<name>.lock` next to the output,
+    removed on release; a lock taken on a file its holder removed meanwhile is taken again."""
+    from stylegan2_tf import files
+
+    lock = files.lock_output(tmp_path / "out")
+    path = tmp_path / ".out.lock"
+    assert path.read_text() == f"pid {os.getpid()} on {socket.gethostname()}\n"
+    with pytest.raises(FolderInUseError, match=f"^{tmp_path / 'out'} is in use by pid {os.getpid()} "):
+        files.lock_output(tmp_path / "out")
+    lock.release()
+    assert not path.exists()
+
+    flock, calls = files.fcntl.flock, []
+
+    def flock_as_the_holder_leaves(handle, operation):
+        calls.append(operation)
+        if len(calls) == 1:  # the previous holder removes its file as we open it
+            path.unlink()
+        return flock(handle, operation)
+
+    path.write_text("pid 1 on elsewhere\n")
+    monkeypatch.setattr(files.fcntl, "flock", flock_as_the_holder_leaves)
+    lock = files.lock_output(tmp_path / "out")
+    assert len(calls) == 2 and path.read_text() == f"pid {os.getpid()} on {socket.gethostname()}\n"
+    monkeypatch.undo()
+    with pytest.raises(FolderInUseError):
+        files.lock_output(tmp_path / "out")
+    lock.release()

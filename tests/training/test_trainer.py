@@ -72,7 +72,8 @@ def test_non_finite_gradients_are_not_applied(tiny_networks):
 
 
 def test_two_replicas_give_the_same_update_as_one():
-    """2 logical CPU devices and 1 device, same global batch and latents -> same weights."""
+    """2 logical CPU devices and 1 device, same global batch and latents -> same weights, and the
+    same sums of ADA's r_t (p = 0 at the first step: D sees the reals as they are)."""
     script = textwrap.dedent(
         """
         import sys
@@ -84,7 +85,7 @@ def test_two_replicas_give_the_same_update_as_one():
         from conftest import build_networks
         from test_trainer import SIZE, batch
         from stylegan2_tf.training.trainer import Trainer, TrainingConfig
-        results = []
+        results, signs = [], []
         for devices in (["/cpu:0"], ["/cpu:0", "/cpu:1"]):
             strategy = tf.distribute.MirroredStrategy(devices)
             tf.keras.utils.set_random_seed(0)
@@ -103,7 +104,9 @@ def test_two_replicas_give_the_same_update_as_one():
                         conv.use_noise = False
             trainer.train_step(*dist)
             results.append(np.concatenate([w.numpy().ravel() for w in G.trainable_weights + D.trainable_weights]))
+            signs.append(trainer.ada.signs.numpy())  # ADA's r_t sums: every replica's reals
         print("MAXDIFF", float(np.abs(results[0] - results[1]).max()), float(np.abs(results[0]).max()))
+        print("SIGNS", *signs[0], *signs[1])
         """
     )
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -114,6 +117,8 @@ def test_two_replicas_give_the_same_update_as_one():
     line = next(x for x in out.stdout.splitlines() if x.startswith("MAXDIFF"))
     diff, scale = map(float, line.split()[1:])
     assert diff <= 1e-4 * max(scale, 1.0), line
+    signs = [float(v) for v in next(x for x in out.stdout.splitlines() if x.startswith("SIGNS")).split()[1:]]
+    assert signs[:2] == signs[2:] and signs[1] == 8, signs  # D main and R1 saw the 4 reals: 8 signs
 
 
 def test_training_is_a_function_of_the_seed(tiny_networks):
