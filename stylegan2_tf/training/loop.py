@@ -229,10 +229,12 @@ class TrainingRun:
         latest = source.checkpoint
         if latest:
             saved = {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
-            # Checkpoints written before tick numbers and bad-record counts were saved lack them.
-            checkpoint = tf.train.Checkpoint(**self.trainer.checkpoint_items(), **{
-                name: variable for name, variable in (("ticks", self.ticks), ("bad_records", self.bad_records))
-                if name in saved})
+            # Checkpoints written before tick numbers, bad-record counts and the augmentation's
+            # state were saved lack them (those keep their starting values).
+            items = {**self.trainer.checkpoint_items(), "ticks": self.ticks, "bad_records": self.bad_records}
+            added_later = {"ticks", "bad_records", *self.trainer.ada.checkpoint_items()}
+            checkpoint = tf.train.Checkpoint(**{name: item for name, item in items.items()
+                                                if name in saved or name not in added_later})
             checkpoint.restore(latest).assert_existing_objects_matched()
             self.log(f"resumed from {latest} at {self.kimg():.3f} kimg, tick {int(self.ticks.numpy())}")
             if self.chief:
