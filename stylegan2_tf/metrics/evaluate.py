@@ -42,7 +42,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from stylegan2_tf.data.pipeline import make_dataset
-from stylegan2_tf.data.records import FEATURES, check_record_counts, read_metadata
+from stylegan2_tf.data.records import FEATURES, DatasetFormatError, check_record_counts, read_metadata
 from stylegan2_tf.files import atomic_write, cache_folder
 from stylegan2_tf.inference import to_uint8_tf
 from stylegan2_tf.metrics import feature_nets, inception_score, kid, ppl, precision_recall, swd
@@ -332,8 +332,19 @@ class Evaluator:
         dataset = make_dataset(self.data_dir, self.batch_size, self.seed, shuffle_buffer=0,
                                repeat=False).take(-(-count // self.batch_size))
         done = 0
-        for images, _ in dataset:  # the pipeline's u / 127.5 - 1 back to u
-            images = to_uint8_tf(images).numpy()[:count - done]
+        batches = iter(dataset)
+        while True:
+            try:
+                images, _ = next(batches)
+            except StopIteration:
+                return
+            except tf.errors.InvalidArgumentError as error:  # the pipeline's "corrupt record K of shard F"
+                found = re.search(r"corrupt record \d+ of shard [^\]\n]*", error.message)
+                if found is None:
+                    raise
+                raise DatasetFormatError(f"{found[0].strip()} (scripts/dataset_tool.py --verify "
+                                         "checks every record)") from None
+            images = to_uint8_tf(images).numpy()[:count - done]  # the pipeline's u / 127.5 - 1 back to u
             done += len(images)
             yield images
 

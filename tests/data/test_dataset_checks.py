@@ -261,6 +261,18 @@ def test_a_bad_record_is_named_by_its_shard_and_index(dataset, damage):
         assert tracker.why(found[1]).startswith("it cannot be read: record 1 before it in this shard is damaged")
 
 
+def test_the_metrics_name_a_bad_record_in_one_line(dataset):
+    from stylegan2_tf.metrics.evaluate import Evaluator
+
+    undecodable(dataset)
+    evaluator = Evaluator(dataset, batch_size=2, progress=False)
+    with pytest.raises(DatasetFormatError) as raised:
+        list(evaluator.real_batches(COUNT))
+    message = str(raised.value)
+    assert message.startswith(f"corrupt record 1 of shard {dataset / SHARD1}: it cannot be read or decoded")
+    assert message.endswith("(scripts/dataset_tool.py --verify checks every record)") and "\n" not in message
+
+
 def test_the_start_check_decodes_the_first_record(dataset):
     replace_record(dataset, SHARD0, 0, records.serialize_example(b"not an image", 0))
     with pytest.raises(DatasetFormatError, match=f"corrupt record 0 of shard .*{SHARD0}: its image cannot "
