@@ -249,3 +249,23 @@ def test_an_output_lock_goes_with_its_holder_and_is_never_shared(tmp_path, monke
     with pytest.raises(FolderInUseError):
         files.lock_output(tmp_path / "out")
     lock.release()
+
+
+def test_a_snapshot_written_before_the_augmentation_state_resumes(run_copy):
+    """Checkpoints of older versions lack augment_p, ada_signs and ada_r_t: they restore, p from 0."""
+    options, _, checkpoints = run_copy
+    run, _ = _start(options)
+    assert run.restore()
+    items = {name: item for name, item in run.trainer.checkpoint_items().items()
+             if name not in run.trainer.ada.checkpoint_items()}
+    for path in checkpoints.glob("ckpt-24.*"):
+        path.unlink()
+    older = checkpoints.parent / "older"
+    tf.train.CheckpointManager(tf.train.Checkpoint(**items, ticks=run.ticks), str(older), 1).save(24)
+    for path in older.glob("ckpt-24.*"):
+        path.rename(checkpoints / path.name)
+    run.close()  # its lock on the run folder
+    assert "augment_p" not in {name.split("/")[0] for name, _ in tf.train.list_variables(str(checkpoints / "ckpt-24"))}
+    run, lines = _start(options)
+    assert run.restore() and any("resumed from" in line and "ckpt-24" in line for line in lines)
+    assert run.kimg() == pytest.approx(0.024) and float(run.trainer.ada.p.numpy()) == 0.0
