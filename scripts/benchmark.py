@@ -14,8 +14,9 @@ are the official TF1 names (presets.from_tf1_names translates them).
 + D main + D R1, each once with its optimizer update, plus the G EMA update
 (best of --repeats after a warm-up), and each phase on its own; without augmentation, whose
 work the FLOP count leaves out. --aug=ada times the same iteration again with D's inputs
-augmented (--augpipe, at the fixed probability --p) and reports `train_iter_s_augmented` and
-`augment_overhead` (its time / the time without - 1, both from this run).
+augmented (--augpipe, at the fixed probability --p), alternating with iterations without, and
+reports both (`train_iter_s_plain`, `train_iter_s_augmented`) and `augment_overhead` (their
+ratio - 1).
 
 `ops` times upfirdn2d and bias_act, reference (pure TF) vs compiled, forward and
 forward+backward, on the shapes a 256-px StyleGAN2 generator and discriminator
@@ -415,21 +416,25 @@ def _training_config(batch, augment="noaug"):
                           augment_p=P.value if augment != "noaug" else 0.0, augpipe=AUGPIPE.value)
 
 
-def _augmented_iteration_s(G, D, G_ema, args, batch, repeats):
-    """The best time of one iteration (all four phases and the EMA) with --aug at --p."""
+def _augmented_iteration_s(G, D, G_ema, args, batch, repeats, plain_phases):
+    """(best time of an iteration without augmentation, best with --aug at --p): each iteration
+    runs the four phases and the EMA; the two kinds alternate, and take turns going first, so
+    drifts of a shared machine and warm caches touch both alike. plain_phases: the calls of the iteration without augmentation."""
     from stylegan2_tf.training.trainer import Trainer
 
     trainer = Trainer(G, D, G_ema, _training_config(batch, "fixed"))
-    phases = [lambda name=name: trainer.run_phase(name, *args) for name in ("g_main", "g_reg", "d_main", "d_reg")]
-    phases.append(lambda: trainer.update_ema(1e6))
-    best = float("inf")
-    for attempt in range(repeats + 1):  # the first traces
-        start = time.perf_counter()
-        for run in phases:
-            run()
-        if attempt:
-            best = min(best, time.perf_counter() - start)
-    return best
+    augmented = [lambda name=name: trainer.run_phase(name, *args) for name in ("g_main", "g_reg", "d_main", "d_reg")]
+    augmented.append(lambda: trainer.update_ema(1e6))
+    best = {"plain": float("inf"), "augmented": float("inf")}
+    kinds = [("plain", plain_phases), ("augmented", augmented)]
+    for attempt in range(repeats + 1):  # the first traces; each kind goes first every other time
+        for kind, calls in kinds[::1 if attempt % 2 else -1]:
+            start = time.perf_counter()
+            for run in calls:
+                run()
+            if attempt:
+                best[kind] = min(best[kind], time.perf_counter() - start)
+    return best["plain"], best["augmented"]
 
 
 def benchmark_train(batch, repeats):
@@ -500,10 +505,11 @@ def benchmark_train(batch, repeats):
             amortized_gflop / amortized_s / limits["matmul_gflops"], 3)
     if AUG.value != "noaug":
         with use_impl(impl):
-            augmented = _augmented_iteration_s(G, D, G_ema, args, batch, repeats)
+            plain, augmented = _augmented_iteration_s(G, D, G_ema, args, batch, repeats,
+                                                      list(phases.values()))
         result.update({"aug": AUG.value, "augpipe": AUGPIPE.value, "p": P.value,
-                       "train_iter_s_augmented": round(augmented, 4),
-                       "augment_overhead": round(augmented / best_iteration - 1, 3)})
+                       "train_iter_s_plain": round(plain, 4), "train_iter_s_augmented": round(augmented, 4),
+                       "augment_overhead": round(augmented / plain - 1, 3)})
     if profile is not None:
         result["profile"] = profile
     return result

@@ -75,7 +75,7 @@ def test_train_reports_phase_flops_and_rates_with_threads():
     assert "train phase g_reg:" in stderr
     assert (result["aug"], result["augpipe"], result["p"]) == ("ada", "bgc", 0.7)
     assert result["augment_overhead"] == pytest.approx(
-        result["train_iter_s_augmented"] / result["train_iter_s"] - 1, abs=0.01)  # of rounded times
+        result["train_iter_s_augmented"] / result["train_iter_s_plain"] - 1, abs=0.01)  # of rounded times
 
 
 def test_ops_reports_bytes_and_copy_fractions():
