@@ -94,8 +94,8 @@ def image_quality(G, reals, count=512, seed=123):
     z = np.random.RandomState(seed).randn(count, G.z_dim).astype(np.float32)
     fakes = np.concatenate([G(z[i:i + 64], noise_mode="const").numpy() for i in range(0, count, 64)])
     reals = reals[:count]
-    fd = frechet_distance(*feature_statistics(_pixel_features(fakes)),
-                          *feature_statistics(_pixel_features(reals)))
+    fd = frechet_distance(*feature_statistics(pixel_features(fakes)),
+                          *feature_statistics(pixel_features(reals)))
     resolution, channels = reals.shape[1], reals.shape[3]
     real_levels, fake_levels = (_descriptors(images) for images in (reals, fakes))
     return {"pixel_fd": float(fd), "swd": swd(real_levels, fake_levels, resolution, channels)["swd_avg"]}
@@ -108,7 +108,7 @@ def _descriptors(images):
     return [np.concatenate(level) for level in zip(*batches)]
 
 
-def _pixel_features(images):
+def pixel_features(images):
     """[N, R, R, C] -> [N, 64 C]: 8x8 area averages."""
     pooled = tf.image.resize(images, [8, 8], method="area")
     return tf.reshape(pooled, [images.shape[0], -1]).numpy()

@@ -5,18 +5,13 @@ statistics of 8x8 area-downsampled real and generated images.
 """
 
 import numpy as np
-import tensorflow as tf
 
 from stylegan2_tf.data.builtin import digits_dataset
 from stylegan2_tf.data.pipeline import make_dataset
 from stylegan2_tf.metrics.frechet import feature_statistics, frechet_distance
+from stylegan2_tf.training.limited_data import pixel_features
 from stylegan2_tf.training.loop import TrainingRun
 from stylegan2_tf.training.setup import RunOptions
-
-
-def pixel_features(images):
-    """[N, 16, 16, 1] in [-1, 1] -> [N, 64] 8x8 area averages."""
-    return tf.reshape(tf.nn.avg_pool2d(images, 2, 2, "VALID"), [images.shape[0], -1]).numpy()
 
 
 def fake_features(G, count=256):
