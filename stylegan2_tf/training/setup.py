@@ -249,11 +249,10 @@ def requested_settings(options, preset, replicas):
     return network, training
 
 
-def augment_settings(options, training):
-    """The TrainingConfig fields of --aug, --p, --target and --augpipe (stylegan2-ada-pytorch's
-    flags, with its rules), over TrainingConfig `training`; ValueError for a combination
-    that does not fit."""
-    aug = options.aug or training.augment
+def check_augment_flags(options):
+    """Raises ValueError for a combination of --aug, --p, --target and --augpipe that
+    stylegan2-ada-pytorch's rules refuse (presets leave the augmentation at TrainingConfig's)."""
+    aug = options.aug or TrainingConfig.augment
     if options.p is not None and aug != "fixed":
         raise ValueError(f"--p is the probability of --aug=fixed; with --aug={aug} give no --p")
     if aug == "fixed" and options.p is None:
@@ -262,7 +261,13 @@ def augment_settings(options, training):
         raise ValueError(f"--target is the r_t that --aug=ada aims at; with --aug={aug} give no --target")
     if options.augpipe is not None and aug == "noaug":
         raise ValueError("--augpipe names the augmentations; with --aug=noaug give no --augpipe")
-    return _given(augment=aug, augment_p=options.p, ada_target=options.target, augpipe=options.augpipe)
+
+
+def augment_settings(options, training):
+    """The TrainingConfig fields of --aug, --p, --target and --augpipe (checked by
+    check_augment_flags) over TrainingConfig `training`."""
+    return _given(augment=options.aug or training.augment, augment_p=options.p, ada_target=options.target,
+                  augpipe=options.augpipe)
 
 
 def find_snapshots(folder):
@@ -424,7 +429,9 @@ NETWORK_LOADERS = {NEW: _new_networks, THIS_RUN: _run_networks, ANOTHER_RUN: _ru
 
 def check_before_start(options):
     """The metric specs of `options`, once their weights files are found: a run that would
-    fail at its first snapshot fails before its folder is made (MissingWeightsError)."""
+    fail at its first snapshot fails before its folder is made (MissingWeightsError), as do
+    augmentation flags that do not go together (ValueError)."""
+    check_augment_flags(options)
     metric_specs = parse_metrics(",".join(options.metrics))
     check_weights(metric_specs, options.metric_weights)
     return metric_specs

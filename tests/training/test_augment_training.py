@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from stylegan2_tf.network_io import save_network
 from stylegan2_tf.training.ada import AdaptiveAugment
-from stylegan2_tf.training.setup import RunOptions, augment_settings, setup_training
+from stylegan2_tf.training.setup import RunOptions, augment_settings, check_augment_flags, setup_training
 from stylegan2_tf.training.trainer import Trainer, TrainingConfig, trained_variables
 
 
@@ -72,9 +72,12 @@ def test_bad_augment_settings(config, message):
     ({"aug": "noaug", "target": 0.5}, "with --aug=noaug give no --target"),
     ({"aug": "noaug", "augpipe": "bgc"}, "with --aug=noaug give no --augpipe"),
 ])
-def test_flag_rules_of_stylegan2_ada(flags, message):
+def test_flag_rules_of_stylegan2_ada(flags, message, tmp_path):
     with pytest.raises(ValueError, match=message):
-        augment_settings(RunOptions(outdir="x", **flags), TrainingConfig())
+        check_augment_flags(RunOptions(outdir="x", **flags))
+    with pytest.raises(ValueError, match=message):  # before the run folder is made
+        setup_training(RunOptions(outdir=str(tmp_path / "run"), **flags))
+    assert not (tmp_path / "run").exists()
 
 
 def test_flags_become_training_settings():
