@@ -39,10 +39,15 @@ struct Upfirdn2dFunctor<CPUDevice, T> {
     const int64_t cost_per_row = p.out_w * p.channels * taps_per_output * 2 + p.out_w * 20;
     const float* tap_data = taps.data();
     const AxisWindow* windows = x_windows.data();
+    const bool column_pass = Upfirdn2dIsColumnPass(p);
     const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
     tensorflow::Shard(threads->num_threads, threads->workers, rows, cost_per_row,
                       [&](int64_t begin, int64_t end) {
-      Upfirdn2dCpuRows<T>(p, x, tap_data, windows, y, begin, end);
+      if (column_pass) {
+        Upfirdn2dCpuColumnRows<T>(p, x, tap_data, y, begin, end);
+      } else {
+        Upfirdn2dCpuRows<T>(p, x, tap_data, windows, y, begin, end);
+      }
     });
   }
 };

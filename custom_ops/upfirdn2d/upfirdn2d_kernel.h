@@ -114,21 +114,23 @@ inline void Upfirdn2dCpuPixel(const Upfirdn2dParams& p, const T* SG2_RESTRICT x_
 }
 
 // CPU: channels [c0, c0 + kWidth) of one output pixel, with the unrolled kernel
-// for windows of up to 4 x 4 taps.
+// for windows of up to 4 x 4 taps and single rows of up to 8 (a horizontal pass).
 template <int kWidth, typename T>
 inline void Upfirdn2dCpuBlock(const Upfirdn2dParams& p, const T* x_img, const float* taps,
                               const AxisWindow& wy, const AxisWindow& wx, int64_t c0, T* yp) {
   const int64_t ny = wy.last - wy.first + 1, nx = wx.last - wx.first + 1;
 #define SG2_UPFIRDN2D_FIXED(TY, TX) \
-  case TY * 8 + TX:                 \
+  case TY * 16 + TX:                \
     return Upfirdn2dCpuPixel<kWidth, TY, TX>(p, x_img, taps, wy, wx, c0, yp);
-  switch ((ny >= 1 && ny <= 4 && nx >= 1 && nx <= 4) ? ny * 8 + nx : 0) {
+  const bool unrolled = ny >= 1 && nx >= 1 && ((ny <= 4 && nx <= 4) || (ny == 1 && nx <= 8));
+  switch (unrolled ? ny * 16 + nx : 0) {
     SG2_UPFIRDN2D_FIXED(1, 1) SG2_UPFIRDN2D_FIXED(1, 2) SG2_UPFIRDN2D_FIXED(1, 3)
-    SG2_UPFIRDN2D_FIXED(1, 4) SG2_UPFIRDN2D_FIXED(2, 1) SG2_UPFIRDN2D_FIXED(2, 2)
-    SG2_UPFIRDN2D_FIXED(2, 3) SG2_UPFIRDN2D_FIXED(2, 4) SG2_UPFIRDN2D_FIXED(3, 1)
-    SG2_UPFIRDN2D_FIXED(3, 2) SG2_UPFIRDN2D_FIXED(3, 3) SG2_UPFIRDN2D_FIXED(3, 4)
-    SG2_UPFIRDN2D_FIXED(4, 1) SG2_UPFIRDN2D_FIXED(4, 2) SG2_UPFIRDN2D_FIXED(4, 3)
-    SG2_UPFIRDN2D_FIXED(4, 4)
+    SG2_UPFIRDN2D_FIXED(1, 4) SG2_UPFIRDN2D_FIXED(1, 5) SG2_UPFIRDN2D_FIXED(1, 6)
+    SG2_UPFIRDN2D_FIXED(1, 7) SG2_UPFIRDN2D_FIXED(1, 8) SG2_UPFIRDN2D_FIXED(2, 1)
+    SG2_UPFIRDN2D_FIXED(2, 2) SG2_UPFIRDN2D_FIXED(2, 3) SG2_UPFIRDN2D_FIXED(2, 4)
+    SG2_UPFIRDN2D_FIXED(3, 1) SG2_UPFIRDN2D_FIXED(3, 2) SG2_UPFIRDN2D_FIXED(3, 3)
+    SG2_UPFIRDN2D_FIXED(3, 4) SG2_UPFIRDN2D_FIXED(4, 1) SG2_UPFIRDN2D_FIXED(4, 2)
+    SG2_UPFIRDN2D_FIXED(4, 3) SG2_UPFIRDN2D_FIXED(4, 4)
     default:
       return Upfirdn2dCpuPixel<kWidth, 0, 0>(p, x_img, taps, wy, wx, c0, yp);
   }
@@ -176,6 +178,41 @@ void Upfirdn2dCpuRows(const Upfirdn2dParams& p, const T* SG2_RESTRICT x,
       for (; c0 + 32 <= C; c0 += 32) Upfirdn2dCpuBlock<32>(p, x_img, taps, wy, wx, c0, yp);
       for (; c0 + 8 <= C; c0 += 8) Upfirdn2dCpuBlock<8>(p, x_img, taps, wy, wx, c0, yp);
       if (c0 < C) Upfirdn2dCpuPixelTail(p, x_img, taps, wy, wx, c0, yp);
+    }
+  }
+}
+
+// True when the op filters along y only: a [filter_h, 1] filter with no resampling, padding
+// or cropping along x, so every output row is a weighted sum of whole input rows.
+inline bool Upfirdn2dIsColumnPass(const Upfirdn2dParams& p) {
+  return p.filter_w == 1 && p.up_x == 1 && p.down_x == 1 && p.pad_x0 == 0 && p.out_w == p.in_w;
+}
+
+// CPU, for Upfirdn2dIsColumnPass: output rows [row_begin, row_end) (row r = n * out_h + oy),
+// each the sum of its window's input rows times their taps, over the row's W * C values as
+// one contiguous vector (whatever C is), in chunks whose sums stay in registers or L1.
+template <typename T>
+void Upfirdn2dCpuColumnRows(const Upfirdn2dParams& p, const T* SG2_RESTRICT x,
+                            const float* SG2_RESTRICT taps, T* SG2_RESTRICT y,
+                            int64_t row_begin, int64_t row_end) {
+  constexpr int64_t kChunk = 512;
+  const int64_t row_len = p.in_w * p.channels;
+  float acc[kChunk];
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const int64_t n = r / p.out_h;
+    const int64_t oy = r - n * p.out_h;
+    const AxisWindow wy = Upfirdn2dWindow(oy, p.in_h, p.up_y, p.down_y, p.pad_y0, p.filter_h);
+    const T* x_first = x + (n * p.in_h + wy.first) * row_len;
+    T* y_row = y + r * row_len;
+    for (int64_t c0 = 0; c0 < row_len; c0 += kChunk) {
+      const int64_t len = row_len - c0 < kChunk ? row_len - c0 : kChunk;
+      for (int64_t k = 0; k < len; ++k) acc[k] = 0.0f;
+      for (int64_t i = 0; i <= wy.last - wy.first; ++i) {
+        const float w = taps[wy.tap0 + i * p.up_y];
+        const T* SG2_RESTRICT xr = x_first + i * row_len + c0;
+        for (int64_t k = 0; k < len; ++k) acc[k] += w * static_cast<float>(xr[k]);
+      }
+      for (int64_t k = 0; k < len; ++k) y_row[c0 + k] = static_cast<T>(acc[k]);
     }
   }
 }

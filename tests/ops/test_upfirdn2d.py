@@ -122,6 +122,23 @@ def test_custom_matches_reference_float16(shape, up, down, padding, taps, separa
     assert_same_op(run("custom"), run("ref"), [x], rtol=1e-2, atol=1e-2)
 
 
+# Long separable filters on rows longer than the CPU kernel's 512-value chunk: the column
+# pass (whole rows at once) and the unrolled single-row windows of 5 to 8 taps.
+@pytest.mark.parametrize("shape,up,down,padding", [
+    ((2, 9, 200, 3), 2, 1, (11, 10, 11, 10)),  # the sym6 2x upsampling of augmentation
+    ((1, 13, 75, 8), 1, 2, (-3, 2, 1, 0)),
+    ((2, 7, 66, 1), (1, 2), (2, 1), 5),
+])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float16, 2e-3)])
+def test_custom_long_filters_and_rows(shape, up, down, padding, dtype, tol):
+    f = _filter(12, True, 12) / 12
+    x = _x(shape, dtype)
+    y = upfirdn2d(x, f, up=up, down=down, padding=padding, impl="custom")
+    y_exact = numpy_upfirdn2d(x.astype(np.float64), f, *_expand(up, down, padding))
+    assert y.dtype == tf.as_dtype(dtype)
+    np.testing.assert_allclose(y.numpy().astype(np.float64), y_exact, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("shape,up,down,padding,taps,separable,flip", CASES[::6])
 def test_reference_gradient_is_numeric_gradient(shape, up, down, padding, taps, separable, flip):
     f = _filter(taps, separable, taps)
