@@ -30,14 +30,14 @@ if ! command -v bazel >/dev/null 2>&1; then
   echo "bazel_build: installed bazel in $(elapsed "$t0")s" >&2
 fi
 
-targets=(//:_upfirdn2d.so //:_bias_act.so)
+targets=(//:_upfirdn2d.so //:_bias_act.so //:_bilinear_sample.so)
 t1="$(now)"
 # shellcheck disable=SC2086  # BAZEL_*ARGS are deliberately word-split.
 bazel ${BAZEL_STARTUP_ARGS:-} build ${BAZEL_ARGS:-} "${targets[@]}"
 build_s="$(elapsed "$t1")"
 
 bin_dir="$(bazel ${BAZEL_STARTUP_ARGS:-} info ${BAZEL_ARGS:-} bazel-bin 2>/dev/null)"
-for lib in _upfirdn2d.so _bias_act.so; do
+for lib in _upfirdn2d.so _bias_act.so _bilinear_sample.so; do
   # bazel-bin files are read-only; replace rather than overwrite in place.
   rm -f "$out_dir/$lib"
   cp "$bin_dir/$lib" "$out_dir/$lib"
@@ -46,4 +46,4 @@ done
 
 echo "bazel_build: bazel build ${targets[*]}: ${build_s}s"
 echo "bazel_build: total $(elapsed "$t0")s; libraries in $out_dir:"
-ls -l "$out_dir"/_upfirdn2d.so "$out_dir"/_bias_act.so
+ls -l "$out_dir"/_upfirdn2d.so "$out_dir"/_bias_act.so "$out_dir"/_bilinear_sample.so

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runner of //:ops_test: pytest on the runfiles copy of the tests, with the
-# package loading the Bazel-built _upfirdn2d.so / _bias_act.so.
+# package loading the Bazel-built _upfirdn2d.so / _bias_act.so / _bilinear_sample.so.
 # Usage (from Bazel): ops_test.sh <python> <pytest args...>
 set -euo pipefail
 
@@ -10,7 +10,7 @@ shift
 root="${TEST_SRCDIR:-$0.runfiles}/${TEST_WORKSPACE:-stylegan2_tf}"
 cd "$root"
 
-for lib in _upfirdn2d.so _bias_act.so; do
+for lib in _upfirdn2d.so _bias_act.so _bilinear_sample.so; do
   if [[ ! -f "$lib" ]]; then
     echo "ops_test: $lib missing from runfiles ($root)" >&2
     exit 1

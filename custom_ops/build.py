@@ -29,7 +29,7 @@ from pathlib import Path
 from custom_ops import build_cuda
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-OPS = ("upfirdn2d", "bias_act")
+OPS = ("upfirdn2d", "bias_act", "bilinear_sample")
 CUDA_ENV = "STYLEGAN2_TF_CUDA"
 
 # -O3 vectorizes the inner loops; -fno-trapping-math lets it turn the selects of

@@ -59,10 +59,11 @@ def apply_color(images, c):
     x' = x * sum(m[:3]) + m[3] with m the mean of C's first three rows.
     """
     channels = images.shape[-1]
-    if channels == 3:
-        linear = c[:, tf.newaxis, tf.newaxis, :3, :3]  # [N, 1, 1, 3, 3]
-        offset = c[:, tf.newaxis, tf.newaxis, :3, 3]
-        return tf.reduce_sum(linear * images[..., tf.newaxis, :], axis=-1) + offset
+    if channels == 3:  # one batched matmul: its gradients of every order are matmuls too
+        shape = tf.shape(images)
+        pixels = tf.reshape(images, [shape[0], -1, 3])  # [N, H * W, 3]
+        colours = tf.linalg.matmul(pixels, c[:, :3, :3], transpose_b=True) + c[:, tf.newaxis, :3, 3]
+        return tf.reshape(colours, shape)
     if channels == 1:
         m = tf.reduce_mean(c[:, :3, :], axis=1)[:, tf.newaxis, tf.newaxis, :]  # [N, 1, 1, 4]
         return images * tf.reduce_sum(m[..., :3], axis=-1, keepdims=True) + m[..., 3:]

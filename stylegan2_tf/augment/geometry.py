@@ -14,8 +14,7 @@ import tensorflow as tf
 
 from stylegan2_tf.augment.draws import gate
 from stylegan2_tf.augment.matrices import matmul, rotate2d, scale2d, translate2d
-from stylegan2_tf.augment.sampling import bilinear_sample
-from stylegan2_tf.ops import downsample2d, setup_filter, upsample2d
+from stylegan2_tf.ops import bilinear_sample, downsample2d, setup_filter, upsample2d
 
 # Low-pass decomposition filter of the Symlet-6 wavelet (Daubechies, "Ten Lectures on
 # Wavelets", 1992; the table of PyWavelets' 'sym6').

@@ -1,4 +1,4 @@
-"""StyleGAN2 ops: upfirdn2d resampling and fused bias + activation.
+"""StyleGAN2 ops: upfirdn2d resampling, fused bias + activation, bilinear sampling.
 
 Each op takes `impl="auto"|"ref"|"custom"`: the compiled op (C++ on CPU, CUDA on
 GPU), its pure-TensorFlow reference, or the compiled op when it is built. The
@@ -7,6 +7,7 @@ default, impl=None, is the run-time setting: `use_impl("ref")` for a block,
 """
 
 from stylegan2_tf.ops.bias_act import activation_funcs, bias_act
+from stylegan2_tf.ops.bilinear_sample import bilinear_sample
 from stylegan2_tf.ops.native import IMPLS, CustomOpUnavailableError, current_impl, set_impl, use_impl
 from stylegan2_tf.ops.upfirdn2d import (
     downsample2d,
@@ -21,6 +22,7 @@ __all__ = [
     "CustomOpUnavailableError",
     "activation_funcs",
     "bias_act",
+    "bilinear_sample",
     "current_impl",
     "downsample2d",
     "filter2d",

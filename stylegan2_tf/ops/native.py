@@ -7,7 +7,7 @@ the innermost `use_impl(...)` block of this thread, else the process setting
 tf.function and Keras read it when they trace: a traced function keeps the ops
 it was traced with.
 
-The libraries (`_upfirdn2d.so`, `_bias_act.so`) are built by `pip install .` (or
+The libraries (`_upfirdn2d.so`, `_bias_act.so`, `_bilinear_sample.so`) are built by `pip install .` (or
 Bazel) next to this file; `STYLEGAN2_TF_OPS_DIR` points at another directory
 holding them. Loading is tried once per process and its outcome cached, so a
 missing library costs one failed attempt and one warning, not one per call.

@@ -156,9 +156,11 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl=Non
                 f"upfirdn2d: empty output along {axis}: input {size} * up {u} + padding "
                 f"{p0} + {p1} is shorter than the filter ({taps} taps)"
             )
-    static_hw = x.shape[1] is not None and x.shape[2] is not None
-    supported = x.dtype in (tf.float16, tf.float32) and static_hw and x.shape[3] is not None
-    reason = f"supports float16/float32 with static H, W, C (got {x.dtype.name}, shape {x.shape})"
+    # An unknown H or W is fine along an axis without downsampling (see _grad_padding_end).
+    sizes_ok = (x.shape[1] is not None or downy == 1) and (x.shape[2] is not None or downx == 1)
+    supported = x.dtype in (tf.float16, tf.float32) and sizes_ok and x.shape[3] is not None
+    reason = (f"supports float16/float32 with a static C, and static H, W along axes that "
+              f"downsample (got {x.dtype.name}, shape {x.shape}, down {downx}, {downy})")
     if native.use_custom(impl, _LIBRARY, "upfirdn2d", supported, reason):
         return _upfirdn2d_custom(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1,
                                  flip_filter, gain)
@@ -232,6 +234,19 @@ def _upfirdn2d_pass(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, fl
     )
 
 
+def _grad_padding_end(in_size, out_size, up, down, pad0, pad1, taps):
+    """Trailing padding of the gradient op along one axis: its output must be the input size.
+
+    With both sizes known: in * up - out * down + pad0 - up + 1. With either unknown the op
+    was allowed only without downsampling, or is itself the gradient of an op that upsamples
+    by `down` (its length in * up + pad0 + pad1 - taps is then a multiple of down): both
+    reduce to taps - pad1 - down - up + 1, which needs no size.
+    """
+    if in_size is not None and out_size is not None:
+        return in_size * up - out_size * down + pad0 - up + 1
+    return taps - pad1 - down - up + 1
+
+
 @tf.RegisterGradient("StyleGAN2>Upfirdn2d")
 def _upfirdn2d_grad(op, dy):
     """dx = upfirdn2d(dy) with up and down swapped, the filter flipped, padding recomputed."""
@@ -239,18 +254,16 @@ def _upfirdn2d_grad(op, dy):
     upx, upy, downx, downy = attr("up_x"), attr("up_y"), attr("down_x"), attr("down_y")
     padx0, pady0 = attr("pad_x0"), attr("pad_y0")
     x, f = op.inputs
-    in_h, in_w = x.shape[1], x.shape[2]
-    out_h, out_w = op.outputs[0].shape[1], op.outputs[0].shape[2]
-    if None in (in_h, in_w, out_h, out_w):
-        raise ValueError("upfirdn2d gradient: the custom op needs static spatial shapes")
     fh, fw = f.shape
     dx = _upfirdn2d_op(
         dy, f,
         up_x=downx, up_y=downy, down_x=upx, down_y=upy,
         pad_x0=fw - padx0 - 1,
-        pad_x1=in_w * upx - out_w * downx + padx0 - upx + 1,
+        pad_x1=_grad_padding_end(x.shape[2], op.outputs[0].shape[2], upx, downx, padx0,
+                                 attr("pad_x1"), fw),
         pad_y0=fh - pady0 - 1,
-        pad_y1=in_h * upy - out_h * downy + pady0 - upy + 1,
+        pad_y1=_grad_padding_end(x.shape[1], op.outputs[0].shape[1], upy, downy, pady0,
+                                 attr("pad_y1"), fh),
         flip_filter=not attr("flip_filter"),
         gain=attr("gain"),
     )

@@ -1,6 +1,7 @@
 """The Bazel route builds loadable custom-op libraries, and leaves no server behind.
 
-Runs .ci/bazel_build.sh (bazel build //:_upfirdn2d.so //:_bias_act.so) into a
+Runs .ci/bazel_build.sh (bazel build //:_upfirdn2d.so //:_bias_act.so
+//:_bilinear_sample.so) into a
 temporary directory, then loads each library with tf.load_op_library in a fresh
 interpreter and runs a tiny forward call; checks that STYLEGAN2_TF_CUDA_ARCHS
 reaches the nvcc genrules. Skipped when `bazel` is not on PATH.
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.skipif(
     reason="bazel is not on PATH (install Debian's bazel-bootstrap, or run .ci/bazel_build.sh)",
 )
 
-# Loads both libraries and runs one tiny call of each; prints a JSON report.
+# Loads the libraries and runs one tiny call of each; prints a JSON report.
 _CHECK = textwrap.dedent(
     """
     import json, os, sys
@@ -70,6 +71,14 @@ _CHECK = textwrap.dedent(
         "registered": op_def_registry.get("StyleGAN2>BiasAct") is not None,
         "shape": y.shape.as_list(),
         "adds_bias": bool(np.allclose(y.numpy(), x.numpy() + b.numpy()[None, :])),
+    }
+
+    bs = tf.load_op_library(os.path.join(ops_dir, "_bilinear_sample.so"))
+    x = tf.reshape(tf.range(2 * 3 * 4 * 1, dtype=tf.float32), [2, 3, 4, 1])
+    y = bs.style_gan2_bilinear_sample(x=x, ix=tf.fill([2, 1, 1], 1.5), iy=tf.fill([2, 1, 1], 1.0))
+    report["bilinear_sample"] = {
+        "registered": op_def_registry.get("StyleGAN2>BilinearSample") is not None,
+        "values": y.numpy().reshape(-1).tolist(),
     }
     print("@@REPORT@@" + json.dumps(report))
     """
@@ -142,7 +151,7 @@ def ops_dir(bazel, tmp_path_factory):
         f"{BUILD_SCRIPT.name} failed (rc {proc.returncode}):\n"
         f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-8000:]}"
     )
-    for lib in ("_upfirdn2d.so", "_bias_act.so"):
+    for lib in ("_upfirdn2d.so", "_bias_act.so", "_bilinear_sample.so"):
         assert (out / lib).is_file(), f"{lib} was not copied to {out}"
     assert _servers(bazel.output_base), "the build ran without a Bazel server of its output base"
     return out
@@ -182,6 +191,13 @@ def test_bias_act_library(report):
     assert r["registered"]
     assert r["shape"] == [2, 3]
     assert r["adds_bias"], "bias_act linear must return x + b"
+
+
+def test_bilinear_sample_library(report):
+    r = report["bilinear_sample"]
+    assert r["registered"]
+    # Row 1 of each image, halfway between columns 1 and 2: (5 + 6) / 2 and (17 + 18) / 2.
+    assert r["values"] == [5.5, 17.5]
 
 
 @pytest.mark.skipif(build_cuda.find_nvcc() is None, reason="nvcc not found (set NVCC or CUDA_HOME)")

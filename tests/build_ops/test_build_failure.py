@@ -34,9 +34,9 @@ def test_setup_build_ext_survives_a_failed_build(tmp_path):
     assert not list(tmp_path.rglob("*.so"))
     # What was attempted, and how it ended, in the progress lines (pip -v shows them).
     out = result.stdout
-    assert ("stylegan2_tf: compiling the custom ops upfirdn2d, bias_act in parallel: "
+    assert ("stylegan2_tf: compiling the custom ops upfirdn2d, bias_act, bilinear_sample in parallel: "
             "CPU kernels only (STYLEGAN2_TF_CUDA=0)") in out, out
-    for op in ("upfirdn2d", "bias_act"):
+    for op in ("upfirdn2d", "bias_act", "bilinear_sample"):
         assert f"stylegan2_tf: {op} CPU kernels and link (false) ..." in out, out
         assert re.search(rf"stylegan2_tf: {op} CPU kernels and link: failed after \d+s", out), out
     assert re.search(r"stylegan2_tf: custom ops finished in \d+s", out), out

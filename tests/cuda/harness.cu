@@ -1,7 +1,8 @@
-// Standalone checks of the upfirdn2d and bias_act kernels (no TensorFlow).
+// Standalone checks of the upfirdn2d, bias_act and bilinear_sample kernels (no TensorFlow).
 //
-// 1. The header CPU loops (Upfirdn2dCpuRows, BiasActCpuRange) against the naive
-//    references in reference.h, in float and half.        (always)
+// 1. The header CPU loops (Upfirdn2dCpuRows, Upfirdn2dCpuColumnRows, BiasActCpuRange:
+//    float and half; BilinearSampleCpuRows, BilinearSampleAdjointCpuImages: float and
+//    double) against the naive references in reference.h.  (always)
 // 2. The CUDA kernels (.cuh) against the same references.   (nvcc build + GPU)
 // 3. CUDA timings on StyleGAN2-sized shapes, in GB/s.       (nvcc build + GPU)
 // Built by tests/cuda/run.sh: nvcc compiles all three; `--cpu-only` compiles
@@ -9,10 +10,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "custom_ops/bias_act/bias_act_kernel.h"
+#include "custom_ops/bilinear_sample/bilinear_sample_kernel.h"
 #include "custom_ops/upfirdn2d/upfirdn2d_kernel.h"
 #include "tests/cuda/reference.h"
 
@@ -20,12 +23,14 @@
 #include <cuda_fp16.h>
 
 #include "custom_ops/bias_act/bias_act_kernel.cuh"
+#include "custom_ops/bilinear_sample/bilinear_sample_kernel.cuh"
 #include "custom_ops/upfirdn2d/upfirdn2d_kernel.cuh"
 #endif
 
 namespace {
 
 using stylegan2::BiasActParams;
+using stylegan2::BilinearSampleParams;
 using stylegan2::Upfirdn2dParams;
 
 int g_failures = 0;
@@ -35,9 +40,9 @@ void Report(bool ok, const char* what, const char* detail) {
   if (!ok) ++g_failures;
 }
 
-// Converts host values to T (float or ref::Half) and back.
-template <typename T>
-std::vector<T> Cast(const std::vector<float>& v) {
+// Converts host values to T (float, double or ref::Half) and back.
+template <typename T, typename S>
+std::vector<T> Cast(const std::vector<S>& v) {
   std::vector<T> out(v.size());
   for (size_t i = 0; i < v.size(); ++i) out[i] = static_cast<T>(v[i]);
   return out;
@@ -61,14 +66,15 @@ std::vector<float> Uniform(std::mt19937* rng, size_t n, float lo, float hi) {
   return v;
 }
 
-// Relative tolerance of a type's output rounding (plus float arithmetic).
+// Relative tolerance of a type's output rounding (plus arithmetic in that type or float).
 template <typename T>
 double Rtol() {
-  return sizeof(T) == 2 ? 1.0e-3 : 2.0e-5;
+  return sizeof(T) == 2 ? 1.0e-3 : sizeof(T) == 4 ? 2.0e-5 : 1.0e-12;
 }
 
-// Counts |got - want| > tol[i]; describes the first miss in `detail`.
-int CountMisses(const std::vector<float>& got, const std::vector<double>& want,
+// Counts |got - want| > tol[i] (got: floats or doubles); describes the first miss in `detail`.
+template <typename G>
+int CountMisses(const std::vector<G>& got, const std::vector<double>& want,
                 const std::vector<double>& tol, char* detail, size_t detail_size) {
   int misses = 0;
   for (size_t i = 0; i < want.size(); ++i) {
@@ -78,6 +84,14 @@ int CountMisses(const std::vector<float>& got, const std::vector<double>& want,
                     i < got.size() ? got[i] : NAN, want[i], tol[i]);
   }
   return misses;
+}
+
+// One line for a check over `total` cases, `failed` of them failing (the first: `first`).
+void ReportCases(const char* what, int total, int failed, const char* first) {
+  char line[640];
+  std::snprintf(line, sizeof(line), "%d/%d cases%s%s", total - failed, total,
+                failed ? "; first: " : "", first);
+  Report(failed == 0, what, line);
 }
 
 // ------------------------------------------------------------ upfirdn2d cases
@@ -125,6 +139,22 @@ std::vector<ref::UpfirdnCase> UpfirdnCases() {
   return cases;
 }
 
+// Column passes (Upfirdn2dIsColumnPass: a [fh, 1] filter, no resampling, padding or cropping
+// along x), whose rows of W * C values the CPU loop sums in chunks of 512: rows shorter
+// than a chunk, of exactly two, and one value over a chunk boundary.
+std::vector<ref::UpfirdnCase> UpfirdnColumnCases() {
+  return {
+      // n, h, w, c, up (x, y), down (x, y), pad (x0, x1, y0, y1), fh, fw, flip, gain
+      {2, 8, 6, 5, 1, 2, 1, 1, 0, 0, 2, 1, 4, 1, false, 2.0f},     // up 2, rows of 30
+      {1, 9, 300, 3, 1, 1, 1, 2, 0, 0, 1, 1, 4, 1, false, 1.0f},   // down 2, rows of 900
+      {2, 5, 128, 8, 1, 1, 1, 1, 0, 0, 3, 3, 7, 1, true, 1.0f},    // rows of 1024
+      {1, 7, 513, 1, 1, 1, 1, 1, 0, 0, -1, 2, 6, 1, false, 0.5f},  // C = 1, crop, rows of 513
+      {1, 6, 171, 3, 1, 4, 1, 1, 0, 0, 5, 4, 12, 1, false, 4.0f},  // up 4, 12 taps, rows of 513
+      {2, 4, 40, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false, -1.5f},  // one tap: gain only
+      {1, 40, 20, 3, 1, 1, 1, 1, 0, 0, 33, 34, 70, 1, false, 1.0f},  // windows clipped both ends
+  };
+}
+
 struct UpfirdnData {
   ref::UpfirdnCase k;
   Upfirdn2dParams p;
@@ -167,13 +197,31 @@ std::vector<float> Upfirdn2dOnCpu(const Upfirdn2dParams& p, const std::vector<fl
   return ToFloat(y);
 }
 
+// The column-pass CPU loop, over two row ranges; y starts as NaN, so that unwritten values
+// fail, and is empty (a failed comparison) when the case is no column pass.
+template <typename T>
+std::vector<float> Upfirdn2dColumnOnCpu(const Upfirdn2dParams& p, const std::vector<float>& x,
+                                        const std::vector<float>& f) {
+  if (!stylegan2::Upfirdn2dIsColumnPass(p)) return {};
+  const std::vector<T> xt = Cast<T>(x);
+  std::vector<T> y(p.batch * p.out_h * p.out_w * p.channels, T(NAN));
+  std::vector<float> taps(f.size());
+  stylegan2::Upfirdn2dCorrelationTaps(p, f.data(), taps.data());
+  const int64_t bounds[] = {0, p.batch * p.out_h / 3, p.batch * p.out_h};
+  for (int r = 0; r < 2; ++r)
+    stylegan2::Upfirdn2dCpuColumnRows<T>(p, xt.data(), taps.data(), y.data(), bounds[r],
+                                         bounds[r + 1]);
+  return ToFloat(y);
+}
+
 // Runs `run(p, x, f)` (returning y as floats) on every case; one line per type.
 template <typename T, typename Run>
-void CheckUpfirdn(const char* what, Run run) {
+void CheckUpfirdn(const char* what, Run run,
+                  const std::vector<ref::UpfirdnCase>& cases = UpfirdnCases()) {
   std::mt19937 rng(99);
   int failed = 0, total = 0;
   char detail[512] = "";
-  for (const ref::UpfirdnCase& k : UpfirdnCases()) {
+  for (const ref::UpfirdnCase& k : cases) {
     const UpfirdnData d = MakeUpfirdnData<T>(k, &rng);
     char miss[256] = "";
     const int misses = SameOutShape(d) ? CountMisses(run(d.p, d.x, d.f), d.want, d.tol, miss,
@@ -187,10 +235,7 @@ void CheckUpfirdn(const char* what, Run run) {
                     k.n, k.h, k.w, k.c, k.up_x, k.up_y, k.down_x, k.down_y, k.pad_x0, k.pad_x1,
                     k.pad_y0, k.pad_y1, k.fh, k.fw, k.flip, misses, SameOutShape(d) ? miss : "shape");
   }
-  char line[640];
-  std::snprintf(line, sizeof(line), "%d/%d cases%s%s", total - failed, total, failed ? "; first: " : "",
-                detail);
-  Report(failed == 0, what, line);
+  ReportCases(what, total, failed, detail);
 }
 
 // ------------------------------------------------------------- bias_act cases
@@ -317,10 +362,123 @@ void CheckBiasAct(const char* what, Run run) {
       }
     }
   }
-  char line[640];
-  std::snprintf(line, sizeof(line), "%d/%d cases%s%s", total - failed, total, failed ? "; first: " : "",
-                detail);
-  Report(failed == 0, what, line);
+  ReportCases(what, total, failed, detail);
+}
+
+// ------------------------------------------------------ bilinear_sample cases
+
+// Batch > 1, C = 1, 3, 5 and more than a warp, odd sizes, a single pixel, and many points
+// per pixel (the GPU adjoint's atomics collide).
+std::vector<ref::BilinearCase> BilinearCases() {
+  return {
+      // n, h, w, c, oh, ow
+      {2, 5, 7, 1, 6, 9},   {3, 3, 4, 5, 4, 3},   {2, 7, 3, 3, 5, 5},  {1, 1, 1, 2, 3, 3},
+      {2, 9, 11, 5, 7, 13}, {2, 3, 3, 3, 16, 16}, {1, 6, 5, 40, 4, 4}, {1, 4, 5, 3, 12, 12},
+  };
+}
+
+// Positions along an axis of `size` pixels that the taps must get exactly right: -1 and
+// size (the last positions that read the image, with zero weight), just inside and outside
+// them, pixel centres and midpoints, and far or non-finite values.
+std::vector<double> SpecialPositions(int size) {
+  const double s = size;
+  return {-1.0, s, -0.999, s - 0.001, -1.25, s + 0.25, 0.0, s - 1.0, -0.5, s - 0.5,
+          NAN, INFINITY, -INFINITY, 1e30};
+}
+
+// n * oh * ow positions along an axis of `size` pixels, rounded to P (as the kernel sees
+// them): a special one with probability 1/3, else uniform over [-1.5, size + 0.5].
+template <typename P>
+std::vector<double> BilinearPositions(const ref::BilinearCase& k, int size, std::mt19937* rng) {
+  const std::vector<double> special = SpecialPositions(size);
+  std::uniform_real_distribution<double> uniform(-1.5, size + 0.5);
+  std::uniform_int_distribution<size_t> pick(0, 3 * special.size() - 1);
+  std::vector<double> v(size_t{1} * k.n * k.oh * k.ow);
+  for (double& e : v) {
+    const size_t i = pick(*rng);
+    e = static_cast<P>(i < special.size() ? special[i] : uniform(*rng));
+  }
+  return v;
+}
+
+struct BilinearData {
+  BilinearSampleParams p;
+  std::vector<double> in;      // x (sample) or dy (adjoint), values of the tested type
+  std::vector<double> ix, iy;  // positions, values of the position type
+  std::vector<double> want, tol;
+};
+
+// Sample (adjoint false) or adjoint data of case k for images of type T, positions of type P.
+template <typename T, typename P>
+BilinearData MakeBilinearData(const ref::BilinearCase& k, bool adjoint, std::mt19937* rng) {
+  BilinearData d{};
+  d.p = {k.n, k.h, k.w, k.c, k.oh, k.ow};
+  d.ix = BilinearPositions<P>(k, k.w, rng);
+  d.iy = BilinearPositions<P>(k, k.h, rng);
+  const int64_t in_size = int64_t{k.n} * (adjoint ? k.oh * k.ow : k.h * k.w) * k.c;
+  d.in = Cast<double>(Uniform(rng, in_size, -2.0f, 2.0f));  // floats: exact in T
+  std::vector<double> abs_sum;
+  if (adjoint) {
+    ref::BilinearSampleAdjoint(k, d.in, d.ix, d.iy, &d.want, &abs_sum);
+  } else {
+    ref::BilinearSample(k, d.in, d.ix, d.iy, &d.want, &abs_sum);
+  }
+  // The taps take the fraction ix - floor(ix) in P, which rounds it for ix in (-1, 0).
+  const double rtol = Rtol<T>() + std::numeric_limits<P>::epsilon();
+  d.tol.resize(d.want.size());
+  for (size_t i = 0; i < d.want.size(); ++i) d.tol[i] = rtol * abs_sum[i];
+  return d;
+}
+
+// The header CPU loops, over two ranges each (rows; images) to exercise begin > 0. The
+// outputs start as NaN, so that unwritten values fail.
+template <typename T, typename P>
+std::vector<double> BilinearSampleOnCpu(const BilinearData& d) {
+  const std::vector<T> x = Cast<T>(d.in);
+  const std::vector<P> ix = Cast<P>(d.ix), iy = Cast<P>(d.iy);
+  std::vector<T> y(d.want.size(), T(NAN));
+  const int64_t bounds[] = {0, d.p.batch * d.p.out_h / 3, d.p.batch * d.p.out_h};
+  for (int r = 0; r < 2; ++r)
+    stylegan2::BilinearSampleCpuRows<T, P>(d.p, x.data(), ix.data(), iy.data(), y.data(),
+                                           bounds[r], bounds[r + 1]);
+  return Cast<double>(y);
+}
+
+template <typename T, typename P>
+std::vector<double> BilinearSampleAdjointOnCpu(const BilinearData& d) {
+  const std::vector<T> dy = Cast<T>(d.in);
+  const std::vector<P> ix = Cast<P>(d.ix), iy = Cast<P>(d.iy);
+  std::vector<T> dx(d.want.size(), T(NAN));
+  const int64_t bounds[] = {0, d.p.batch / 2, d.p.batch};
+  for (int r = 0; r < 2; ++r)
+    stylegan2::BilinearSampleAdjointCpuImages<T, P>(d.p, dy.data(), ix.data(), iy.data(),
+                                                    dx.data(), bounds[r], bounds[r + 1]);
+  return Cast<double>(dx);
+}
+
+// Runs the sample's or (adjoint) the adjoint's runner on every case, once with float
+// positions (run_float: P = float) and once with double (run_double); one line per type T.
+using BilinearRun = std::vector<double> (*)(const BilinearData&);
+template <typename T>
+void CheckBilinear(const char* what, bool adjoint, BilinearRun run_float, BilinearRun run_double) {
+  std::mt19937 rng(adjoint ? 11 : 10);
+  int failed = 0, total = 0;
+  char detail[512] = "";
+  for (const ref::BilinearCase& k : BilinearCases()) {
+    for (const bool float_positions : {true, false}) {
+      const BilinearData d = float_positions ? MakeBilinearData<T, float>(k, adjoint, &rng)
+                                             : MakeBilinearData<T, double>(k, adjoint, &rng);
+      const BilinearRun run = float_positions ? run_float : run_double;
+      char miss[256] = "";
+      const int misses = CountMisses(run(d), d.want, d.tol, miss, sizeof(miss));
+      ++total;
+      if (misses && failed++ == 0)
+        std::snprintf(detail, sizeof(detail), "x [%d,%d,%d,%d] points [%d,%d] %s positions: "
+                      "%d misses, %s", k.n, k.h, k.w, k.c, k.oh, k.ow,
+                      float_positions ? "float" : "double", misses, miss);
+    }
+  }
+  ReportCases(what, total, failed, detail);
 }
 
 // The reference derivatives (written in terms of a = act(z)) against central
@@ -366,8 +524,22 @@ void RunCpuChecks() {
   CheckReferenceDerivatives();
   CheckUpfirdn<float>("cpu Upfirdn2dCpuRows<float>", Upfirdn2dOnCpu<float>);
   CheckUpfirdn<ref::Half>("cpu Upfirdn2dCpuRows<half>", Upfirdn2dOnCpu<ref::Half>);
+  CheckUpfirdn<float>("cpu Upfirdn2dCpuColumnRows<float>", Upfirdn2dColumnOnCpu<float>,
+                      UpfirdnColumnCases());
+  CheckUpfirdn<ref::Half>("cpu Upfirdn2dCpuColumnRows<half>", Upfirdn2dColumnOnCpu<ref::Half>,
+                          UpfirdnColumnCases());
   CheckBiasAct<float>("cpu BiasActCpuRange<float>", BiasActOnCpu<float>);
   CheckBiasAct<ref::Half>("cpu BiasActCpuRange<half>", BiasActOnCpu<ref::Half>);
+  CheckBilinear<float>("cpu BilinearSampleCpuRows<float>", false, BilinearSampleOnCpu<float, float>,
+                       BilinearSampleOnCpu<float, double>);
+  CheckBilinear<double>("cpu BilinearSampleCpuRows<double>", false,
+                        BilinearSampleOnCpu<double, float>, BilinearSampleOnCpu<double, double>);
+  CheckBilinear<float>("cpu BilinearSampleAdjointCpuImages<float>", true,
+                       BilinearSampleAdjointOnCpu<float, float>,
+                       BilinearSampleAdjointOnCpu<float, double>);
+  CheckBilinear<double>("cpu BilinearSampleAdjointCpuImages<double>", true,
+                        BilinearSampleAdjointOnCpu<double, float>,
+                        BilinearSampleAdjointOnCpu<double, double>);
 }
 
 }  // namespace

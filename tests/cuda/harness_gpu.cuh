@@ -11,10 +11,10 @@
 
 namespace {
 
-// Host type with the device type's bits: float -> float, __half -> ref::Half.
+// Host type with the device type's bits: float, double as they are, __half -> ref::Half.
 template <typename D>
 struct HostOf {
-  using type = float;
+  using type = D;
 };
 template <>
 struct HostOf<__half> {
@@ -38,8 +38,8 @@ class Arena {
     return static_cast<D*>(p) + offset;
   }
   // Copies host values (converted to D's host type) to the device.
-  template <typename D>
-  D* Upload(const std::vector<float>& v, size_t offset = 0) {
+  template <typename D, typename S>
+  D* Upload(const std::vector<S>& v, size_t offset = 0) {
     using H = typename HostOf<D>::type;
     static_assert(sizeof(H) == sizeof(D), "host and device types differ in size");
     const std::vector<H> host = Cast<H>(v);
@@ -52,11 +52,12 @@ class Arena {
   std::vector<void*> blocks_;
 };
 
-template <typename D>
-std::vector<float> Download(const D* d, size_t n) {
+// n values of device memory, converted to R.
+template <typename R = float, typename D>
+std::vector<R> Download(const D* d, size_t n) {
   std::vector<typename HostOf<D>::type> host(n);
   cudaMemcpy(host.data(), d, n * sizeof(D), cudaMemcpyDeviceToHost);
-  return ToFloat(host);
+  return Cast<R>(host);
 }
 
 // Returns y, or nothing (a failed comparison) when a CUDA call fails. kOffset > 0
@@ -91,6 +92,35 @@ std::vector<float> BiasActOnGpu(const BiasActData& d) {
                                 nullptr);
   if (error != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess) return {};
   return Download(y, d.p.size);
+}
+
+// y, or nothing (a failed comparison) when a CUDA call fails; y starts as NaN.
+template <typename T, typename P>
+std::vector<double> BilinearSampleOnGpu(const BilinearData& d) {
+  Arena arena;
+  const T* x = arena.Upload<T>(d.in);
+  const P* ix = arena.Upload<P>(d.ix);
+  const P* iy = arena.Upload<P>(d.iy);
+  T* y = arena.Alloc<T>(d.want.size());
+  if (!x || !ix || !iy || !y) return {};
+  if (stylegan2::BilinearSampleCuda<T, P>(d.p, x, ix, iy, y, nullptr) != cudaSuccess) return {};
+  if (cudaDeviceSynchronize() != cudaSuccess) return {};
+  return Download<double>(y, d.want.size());
+}
+
+// dx, or nothing when a CUDA call fails; dx starts as NaN (the launch must zero it).
+template <typename T, typename P>
+std::vector<double> BilinearSampleAdjointOnGpu(const BilinearData& d) {
+  Arena arena;
+  const T* dy = arena.Upload<T>(d.in);
+  const P* ix = arena.Upload<P>(d.ix);
+  const P* iy = arena.Upload<P>(d.iy);
+  T* dx = arena.Alloc<T>(d.want.size());
+  if (!dy || !ix || !iy || !dx) return {};
+  if (stylegan2::BilinearSampleAdjointCuda<T, P>(d.p, dy, ix, iy, dx, nullptr) != cudaSuccess)
+    return {};
+  if (cudaDeviceSynchronize() != cudaSuccess) return {};
+  return Download<double>(dx, d.want.size());
 }
 
 // |gpu - cpu| <= rtol * |cpu| + atol everywhere.
@@ -179,6 +209,46 @@ void TimeBiasAct(const char* what, int grad) {
   CompareToCpu(what, Download(dy, p.size), BiasActOnCpu<H>(d), 2.0 * Rtol<H>(), 1e-6);
 }
 
+// bilinear_sample of float images [4, 256, 256, 3] at float positions rotated by 10 degrees
+// and scaled by 1.1 about the centre (an augmentation's geometric transform), or its adjoint.
+void TimeBilinearSample(const char* what, bool adjoint) {
+  const int64_t n = 4, size = 256, c = 3;
+  const BilinearSampleParams p{n, size, size, c, size, size};
+  std::vector<float> ix(n * size * size), iy(ix.size());
+  const double angle = 0.17453292519943295;  // 10 degrees
+  const double cs = 1.1 * std::cos(angle), sn = 1.1 * std::sin(angle), mid = (size - 1) / 2.0;
+  for (size_t i = 0; i < ix.size(); ++i) {
+    const double u = double(i % size) - mid, v = double(i / size % size) - mid;
+    ix[i] = static_cast<float>(mid + cs * u - sn * v);
+    iy[i] = static_cast<float>(mid + sn * u + cs * v);
+  }
+  std::mt19937 rng(8);
+  const std::vector<float> in = Uniform(&rng, n * size * size * c, -1.0f, 1.0f);
+  Arena arena;
+  const float* d_in = arena.Upload<float>(in);
+  const float* d_ix = arena.Upload<float>(ix);
+  const float* d_iy = arena.Upload<float>(iy);
+  float* d_out = arena.Alloc<float>(in.size());
+  if (!d_in || !d_ix || !d_iy || !d_out) return Report(false, what, "cudaMalloc failed");
+  const float ms = TimeMs([&] {
+    if (adjoint) {
+      stylegan2::BilinearSampleAdjointCuda<float, float>(p, d_in, d_ix, d_iy, d_out, nullptr);
+    } else {
+      stylegan2::BilinearSampleCuda<float, float>(p, d_in, d_ix, d_iy, d_out, nullptr);
+    }
+  });
+  PrintTime(what, ms, double(2 * in.size() + ix.size() + iy.size()) * sizeof(float));
+  std::vector<float> cpu(in.size());
+  if (adjoint) {
+    stylegan2::BilinearSampleAdjointCpuImages<float, float>(p, in.data(), ix.data(), iy.data(),
+                                                            cpu.data(), 0, n);
+  } else {
+    stylegan2::BilinearSampleCpuRows<float, float>(p, in.data(), ix.data(), iy.data(), cpu.data(),
+                                                   0, n * size);
+  }
+  CompareToCpu(what, Download(d_out, in.size()), cpu, 1e-5, 1e-6);
+}
+
 // BiasSumCuda against double sums on the host, bias axis last (stride 1) and inner.
 void CheckBiasSum() {
   std::mt19937 rng(5);
@@ -230,6 +300,16 @@ void RunGpuChecksAndTimings() {
   CheckBiasAct<float>("gpu BiasActCuda<float> misaligned", BiasActOnGpu<float, 1>);
   CheckBiasAct<ref::Half>("gpu BiasActCuda<__half> misaligned", BiasActOnGpu<__half, 3>);
   CheckBiasSum();
+  CheckBilinear<float>("gpu BilinearSampleCuda<float>", false, BilinearSampleOnGpu<float, float>,
+                       BilinearSampleOnGpu<float, double>);
+  CheckBilinear<double>("gpu BilinearSampleCuda<double>", false, BilinearSampleOnGpu<double, float>,
+                        BilinearSampleOnGpu<double, double>);
+  CheckBilinear<float>("gpu BilinearSampleAdjointCuda<float>", true,
+                       BilinearSampleAdjointOnGpu<float, float>,
+                       BilinearSampleAdjointOnGpu<float, double>);
+  CheckBilinear<double>("gpu BilinearSampleAdjointCuda<double>", true,
+                        BilinearSampleAdjointOnGpu<double, float>,
+                        BilinearSampleAdjointOnGpu<double, double>);
   TimeUpfirdn2d<float>("upfirdn2d float [4,256,256,64] up2 4x4", 2, 1);
   TimeUpfirdn2d<float>("upfirdn2d float [4,256,256,64] down2 4x4", 1, 2);
   TimeUpfirdn2d<__half>("upfirdn2d half [4,256,256,64] up2 4x4", 2, 1);
@@ -238,6 +318,8 @@ void RunGpuChecksAndTimings() {
   TimeBiasAct<float>("bias_act float lrelu grad1 [4,128,128,512]", 1);
   TimeBiasAct<__half>("bias_act half lrelu [4,128,128,512]", 0);
   TimeBiasAct<__half>("bias_act half lrelu grad1 [4,128,128,512]", 1);
+  TimeBilinearSample("bilinear_sample float [4,256,256,3]", false);
+  TimeBilinearSample("bilinear_sample adjoint float [4,256,256,3]", true);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Naive reference implementations for the CUDA test harness, written from the
-// documented semantics (upfirdn2d_kernel.h, bias_act_kernel.h) and sharing no
-// code with the kernels. Plain C++: builds with g++ and nvcc alike.
+// documented semantics (upfirdn2d_kernel.h, bias_act_kernel.h,
+// bilinear_sample_kernel.h) and sharing no code with the kernels. Plain C++:
+// builds with g++ and nvcc alike.
 #ifndef STYLEGAN2_TF_TESTS_CUDA_REFERENCE_H_
 #define STYLEGAN2_TF_TESTS_CUDA_REFERENCE_H_
 
@@ -180,6 +181,72 @@ inline double BiasAct(const BiasActArgs& a, double x, double b, double xref, dou
   if (a.clamp >= 0 && !(std::fabs(yref) < a.clamp)) return 0.0;
   const double d = ActGrad(a.act, a.grad, xref + b, yref / a.gain, a.alpha);
   return x * a.gain * d * (a.grad == 2 ? dy : 1.0);
+}
+
+// ---------------------------------------------------------- bilinear_sample
+
+struct BilinearCase {
+  int n, h, w, c;  // images x / dx: [n, h, w, c]
+  int oh, ow;      // positions ix, iy: [n, oh, ow]; y / dy: [n, oh, ow, c]
+};
+
+// Weight of the pixel at integer coordinate `pixel` for a point at `pos` along one axis:
+// the tent 1 - |pos - pixel|, zero beyond one pixel away (and for NaN or infinite pos).
+// The product of both axes' tents is the bilinear weight, and every pixel of the image
+// is visited, so positions outside the image need no special case.
+inline double Tent(double pos, int64_t pixel) {
+  return std::fmax(0.0, 1.0 - std::fabs(pos - static_cast<double>(pixel)));
+}
+
+// y[n, oy, ox, c] = sum over all pixels (py, px) of tent(ix - px) tent(iy - py) x[n, py, px, c],
+// plus sum |x| over the pixels with a nonzero weight per output (for tolerances).
+inline void BilinearSample(const BilinearCase& k, const std::vector<double>& x,
+                           const std::vector<double>& ix, const std::vector<double>& iy,
+                           std::vector<double>* y, std::vector<double>* abs_sum) {
+  const int64_t points = int64_t{k.oh} * k.ow;
+  y->assign(k.n * points * k.c, 0.0);
+  abs_sum->assign(y->size(), 0.0);
+  for (int64_t n = 0; n < k.n; ++n) {
+    for (int64_t q = n * points; q < (n + 1) * points; ++q) {
+      for (int64_t py = 0; py < k.h; ++py) {
+        for (int64_t px = 0; px < k.w; ++px) {
+          const double w = Tent(ix[q], px) * Tent(iy[q], py);
+          if (w == 0.0) continue;
+          for (int64_t c = 0; c < k.c; ++c) {
+            const double v = x[((n * k.h + py) * k.w + px) * k.c + c];
+            (*y)[q * k.c + c] += w * v;
+            (*abs_sum)[q * k.c + c] += std::fabs(v);
+          }
+        }
+      }
+    }
+  }
+}
+
+// The adjoint: dx[n, py, px, c] = sum over the points (oy, ox) of image n of
+// tent(ix - px) tent(iy - py) dy[n, oy, ox, c], plus sum |dy| over the points with a
+// nonzero weight per pixel (for tolerances).
+inline void BilinearSampleAdjoint(const BilinearCase& k, const std::vector<double>& dy,
+                                  const std::vector<double>& ix, const std::vector<double>& iy,
+                                  std::vector<double>* dx, std::vector<double>* abs_sum) {
+  const int64_t points = int64_t{k.oh} * k.ow;
+  dx->assign(int64_t{k.n} * k.h * k.w * k.c, 0.0);
+  abs_sum->assign(dx->size(), 0.0);
+  for (int64_t n = 0; n < k.n; ++n) {
+    for (int64_t py = 0; py < k.h; ++py) {
+      for (int64_t px = 0; px < k.w; ++px) {
+        const int64_t pixel = (n * k.h + py) * k.w + px;
+        for (int64_t q = n * points; q < (n + 1) * points; ++q) {
+          const double w = Tent(ix[q], px) * Tent(iy[q], py);
+          if (w == 0.0) continue;
+          for (int64_t c = 0; c < k.c; ++c) {
+            (*dx)[pixel * k.c + c] += w * dy[q * k.c + c];
+            (*abs_sum)[pixel * k.c + c] += std::fabs(dy[q * k.c + c]);
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace ref

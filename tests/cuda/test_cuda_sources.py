@@ -19,7 +19,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 from custom_ops import build_cuda
 
-OPS = ("upfirdn2d", "bias_act")
+OPS = ("upfirdn2d", "bias_act", "bilinear_sample")
+# The launchers each <op>_kernel.cu.cc instantiates, as `nm -C` prints them (stylegan2::...).
+LAUNCHERS = {
+    "upfirdn2d": [f"Upfirdn2dLaunchGpu<{t}>" for t in ("float", "Eigen::half")],
+    "bias_act": [f"BiasActLaunchGpu<{t}>" for t in ("float", "Eigen::half")],
+    "bilinear_sample": [f"{name}<{t}, {p}>" for name in ("BilinearSampleLaunchGpu",
+                                                          "BilinearSampleAdjointLaunchGpu")
+                        for t in ("float", "double") for p in ("float", "double")],
+}
 RUN_SH = REPO_ROOT / "tests" / "cuda" / "run.sh"
 NVCC = build_cuda.find_nvcc()
 needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not found (set NVCC or CUDA_HOME)")
@@ -62,7 +70,11 @@ def test_harness_cpu_checks(tmp_path):
     else:
         pytest.skip("neither g++ nor nvcc found")
     for check in ("cpu Upfirdn2dCpuRows<float>", "cpu Upfirdn2dCpuRows<half>",
-                  "cpu BiasActCpuRange<float>", "cpu BiasActCpuRange<half>"):
+                  "cpu Upfirdn2dCpuColumnRows<float>", "cpu Upfirdn2dCpuColumnRows<half>",
+                  "cpu BiasActCpuRange<float>", "cpu BiasActCpuRange<half>",
+                  "cpu BilinearSampleCpuRows<float>", "cpu BilinearSampleCpuRows<double>",
+                  "cpu BilinearSampleAdjointCpuImages<float>",
+                  "cpu BilinearSampleAdjointCpuImages<double>"):
         assert f"PASS {check}" in output, output
 
 
@@ -71,8 +83,10 @@ def test_harness_cpu_checks(tmp_path):
 def test_harness_gpu_checks(tmp_path):
     """Slow (~20 s build): the CUDA kernels against the references, plus timings."""
     output = _harness(tmp_path)
-    assert "PASS gpu Upfirdn2dCuda<float>" in output, output
-    assert "PASS gpu BiasActCuda<__half>" in output, output
+    for check in ("gpu Upfirdn2dCuda<float>", "gpu BiasActCuda<__half>",
+                  "gpu BilinearSampleCuda<float>", "gpu BilinearSampleCuda<double>",
+                  "gpu BilinearSampleAdjointCuda<float>", "gpu BilinearSampleAdjointCuda<double>"):
+        assert f"PASS {check}" in output, output
 
 
 @needs_nvcc
@@ -102,9 +116,8 @@ def test_nvcc_compiles_launcher(op, tmp_path, tf_compile_flags, monkeypatch):
         assert not undefined and not exported, (undefined, exported)
         code, symbols = _run([nm, "-C", "--extern-only", str(objects[0])])
         assert code == 0, symbols
-        launcher = "Upfirdn2dLaunchGpu" if op == "upfirdn2d" else "BiasActLaunchGpu"
-        for t in ("float", "Eigen::half"):
-            assert f"stylegan2::{launcher}<{t}>" in symbols, symbols
+        for launcher in LAUNCHERS[op]:
+            assert f"stylegan2::{launcher}(" in symbols, symbols
 
 
 @needs_nvcc

@@ -282,3 +282,31 @@ def test_custom_with_unknown_batch_in_tf_function():
     )
     x = _x((3, 8, 6, 3))
     np.testing.assert_allclose(fn(x).numpy(), downsample2d(x, f, impl="ref").numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("up,padding,taps", [(2, (11, 10, 11, 10), 12), (2, (3, -1, 2, 5), 4), ((3, 2), 1, 5), (1, 2, 3)])
+def test_custom_upsampling_with_unknown_sizes_to_second_order(up, padding, taps):
+    """Sizes known only when running (augmentation pads by a data-dependent margin): the
+    custom op and its gradients, whose padding cannot come from static shapes."""
+    f = _filter(taps, True, taps)
+    x = _x((2, 7, 5, 3), seed=3)
+
+    def run(impl):
+        graph = tf.function(lambda v: upfirdn2d(v, f, up=up, padding=padding, impl=impl),
+                            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        return lambda v: graph(v)
+
+    assert_same_op(run("custom"), run("ref"), [x], rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_sizes_along_downsampling_axes_use_the_reference():
+    f = setup_filter([1, 3, 3, 1])
+    spec = [tf.TensorSpec([None, None, 6, 3], tf.float32)]
+    x = _x((1, 8, 6, 3))
+    auto = tf.function(lambda v: downsample2d(v, f, down=(1, 2), impl="auto"), input_signature=spec)
+    assert "StyleGAN2>Upfirdn2d" not in {op.type for op in auto.get_concrete_function().graph.get_operations()}
+    np.testing.assert_allclose(auto(x).numpy(), downsample2d(x, f, down=(1, 2), impl="ref").numpy(), atol=1e-6)
+    custom = tf.function(lambda v: downsample2d(v, f, down=(2, 1), impl="custom"), input_signature=spec)
+    assert "StyleGAN2>Upfirdn2d" in {op.type for op in custom.get_concrete_function().graph.get_operations()}
+    with pytest.raises(ValueError, match="static H, W along axes that downsample"):
+        tf.function(lambda v: downsample2d(v, f, impl="custom"), input_signature=spec).get_concrete_function()
