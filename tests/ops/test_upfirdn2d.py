@@ -310,3 +310,18 @@ def test_unknown_sizes_along_downsampling_axes_use_the_reference():
     assert "StyleGAN2>Upfirdn2d" in {op.type for op in custom.get_concrete_function().graph.get_operations()}
     with pytest.raises(ValueError, match="static H, W along axes that downsample"):
         tf.function(lambda v: downsample2d(v, f, impl="custom"), input_signature=spec).get_concrete_function()
+
+
+@pytest.mark.parametrize("rank_one", [True, False])
+@pytest.mark.parametrize("channels", [3, 9])
+def test_custom_2d_filters_on_few_and_many_channels(rank_one, channels):
+    """A rank-one 2-D filter on few channels runs as two 1-D passes, any other in one pass:
+    both equal the definition."""
+    rng = np.random.default_rng(11)
+    f = np.outer(rng.uniform(0.5, 2, 4), rng.uniform(0.5, 2, 3)) if rank_one else rng.uniform(0.5, 2, (4, 3))
+    f = (f / f.sum()).astype(np.float32)
+    x = _x((2, 6, 7, channels), seed=12)
+    for up, down, padding in ((2, 1, (2, 1, 1, 2)), (1, 2, 1), (3, 2, (0, 2, 3, -1))):
+        y = upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=True, gain=3.0, impl="custom")
+        y_exact = numpy_upfirdn2d(x.astype(np.float64), f, *_expand(up, down, padding), True, 3.0)
+        np.testing.assert_allclose(y.numpy(), y_exact, rtol=1e-5, atol=1e-5)
