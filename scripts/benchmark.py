@@ -37,7 +37,10 @@ iteration with the regularization phases at their lazy intervals (`*_amortized_*
 reports the bytes each case must move (inputs read + outputs written; the backward reads dy,
 and y for bias_act, and writes the input gradients) and the fraction of copy_gbps achieved
 (`*_copy_fraction`: the time those bytes take at copy_gbps / the time taken, both net of an
-empty tf.function call), and the copy rate at the case's own size (`copy_gbps_at_size`).
+empty tf.function call), and the copy rate at the case's own size (`copy_gbps_at_size`); for
+the upfirdn2d cases also the forward FLOPs (`fwd_gflop`, as stylegan2_tf.flops counts them) and the
+compiled op's rate (`custom_fwd_gflops_per_s`, net of the empty call): a 4x4 filter does 16
+multiply-adds per output element, so arithmetic, not memory, can bound it.
 
 --profile (generate, train) traces --profile_calls more calls with the TensorFlow profiler
 and reports where the time went by layer kind (stylegan2_tf.profiling): under `profile` in
@@ -226,33 +229,38 @@ def _forward_and_backward(op):
 
 
 def _op_cases(batch):
-    """(name, op builder taking impl, inputs, whether the backward reads y) for the resampling
-    and bias_act of a 256-px G and D."""
+    """(name, op builder taking impl, inputs, whether the backward reads y, forward FLOPs or
+    None) for the resampling and bias_act of a 256-px G and D; FLOPs as stylegan2_tf.flops
+    counts them (a 2-D filter: 2 fh fw / up^2 per output element)."""
     rng = np.random.default_rng(0)
     f = setup_filter([1, 3, 3, 1])
 
     def images(h, c):
         return rng.standard_normal([batch, h, h, c]).astype(np.float32)
 
+    def fir(h, c, up=1, down=1, padding=(0, 0, 0, 0)):
+        return flops.upfirdn2d_flops(batch, h, h, c, f, up=up, down=down, padding=padding)[0]
+
+    up_padding, down_padding = (2, 1, 2, 1), (1, 1, 1, 1)  # upsample2d's / downsample2d's for 4 taps
     return [
         # G: skip-architecture RGB upsampling and upsampling of features.
         ("upsample2d_rgb_128to256", lambda impl: lambda x: upsample2d(x, f, impl=impl), [images(128, 3)],
-         False),
+         False, fir(128, 3, up=2, padding=up_padding)),
         ("upsample2d_c128_64to128", lambda impl: lambda x: upsample2d(x, f, impl=impl), [images(64, 128)],
-         False),
+         False, fir(64, 128, up=2, padding=up_padding)),
         # G: the blur after the transposed 3x3 conv of an up-block (pad 1 each side).
         ("filter2d_c64_blur_after_convT_256", lambda impl: lambda x: upfirdn2d(x, f, padding=1, gain=4, impl=impl),
-         [images(257, 64)], False),
+         [images(257, 64)], False, fir(257, 64, padding=(1, 1, 1, 1))),
         # D: downsampling in residual blocks.
         ("downsample2d_c64_256to128", lambda impl: lambda x: downsample2d(x, f, impl=impl), [images(256, 64)],
-         False),
+         False, fir(256, 64, down=2, padding=down_padding)),
         ("downsample2d_c256_64to32", lambda impl: lambda x: downsample2d(x, f, impl=impl), [images(64, 256)],
-         False),
+         False, fir(64, 256, down=2, padding=down_padding)),
         # G and D: bias + lrelu after convolutions (the gradient reads y for the sign).
         ("bias_act_lrelu_c64_256", lambda impl: lambda x, b: bias_act(x, b, act="lrelu", impl=impl),
-         [images(256, 64), rng.standard_normal([64]).astype(np.float32)], True),
+         [images(256, 64), rng.standard_normal([64]).astype(np.float32)], True, None),
         ("bias_act_lrelu_c512_32", lambda impl: lambda x, b: bias_act(x, b, act="lrelu", impl=impl),
-         [images(32, 512), rng.standard_normal([512]).astype(np.float32)], True),
+         [images(32, 512), rng.standard_normal([512]).astype(np.float32)], True, None),
     ]
 
 
@@ -285,7 +293,7 @@ def benchmark_ops(batch, repeats, copy_gbps=None):
     """
     overhead = _call_overhead_ms(repeats)
     results = {}
-    for name, build, inputs, reads_output in _op_cases(batch):
+    for name, build, inputs, reads_output, forward_flop in _op_cases(batch):
         inputs = [tf.constant(v) for v in inputs]
         dy = tf.random.stateless_normal(build("ref")(*inputs).shape, seed=[1, 2])
         forward_bytes, total_bytes = op_bytes([x.shape for x in inputs], dy.shape, reads_output)
@@ -300,6 +308,10 @@ def benchmark_ops(batch, repeats, copy_gbps=None):
             entry[f"speedup_{key}"] = round(ref / custom, 2)
             entry[f"speedup_{key}_net"] = round((ref - overhead) / max(custom - overhead, 1e-3), 2)
         entry["copy_gbps_at_size"] = round(_copy_gbps(forward_bytes, repeats, overhead), 2)
+        if forward_flop is not None:  # the arithmetic rate: what bounds filters with many taps
+            entry["fwd_gflop"] = _sig(forward_flop / 1e9)
+            entry["custom_fwd_gflops_per_s"] = _sig(
+                forward_flop / 1e9 / (max(entry["custom_fwd_ms"] - overhead, 1e-3) / 1e3))
         if copy_gbps:
             for impl in ("ref", "custom"):
                 for key, moved in (("fwd", forward_bytes), ("fwd_bwd", total_bytes)):

@@ -87,6 +87,11 @@ def test_ops_reports_bytes_and_copy_fractions():
     assert case["fwd_bwd_mb"] == pytest.approx((x + b + x + 2 * x + x + b) / 1e6, abs=1e-3)
     resample = result["cases"]["downsample2d_c64_256to128"]
     assert resample["fwd_bwd_mb"] == pytest.approx(2 * resample["fwd_mb"], abs=2e-3)
+    # 4x4 taps, no upsampling: 2 * 16 FLOPs per output element of [1, 128, 128, 64].
+    assert resample["fwd_gflop"] == pytest.approx(2 * 16 * 128 * 128 * 64 / 1e9, rel=1e-3)
+    assert result["cases"]["upsample2d_c128_64to128"]["fwd_gflop"] == pytest.approx(
+        2 * 16 / 4 * 128 * 128 * 128 / 1e9, rel=1e-3)  # 2x upsampling: a quarter of the taps per output
+    assert resample["custom_fwd_gflops_per_s"] > 0 and "fwd_gflop" not in case
     copy_gbps, overhead = result["limits"]["copy_gbps"], result["call_overhead_ms"]
     for entry in result["cases"].values():
         assert entry["copy_gbps_at_size"] > 0
