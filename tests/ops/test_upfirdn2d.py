@@ -325,3 +325,19 @@ def test_custom_2d_filters_on_few_and_many_channels(rank_one, channels):
         y = upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=True, gain=3.0, impl="custom")
         y_exact = numpy_upfirdn2d(x.astype(np.float64), f, *_expand(up, down, padding), True, 3.0)
         np.testing.assert_allclose(y.numpy(), y_exact, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("taps", [2, 3, 4])
+@pytest.mark.parametrize("down,up_y,padding", [(1, 1, 1), (2, 1, (1, 2, 0, 1)), ((1, 2), 2, (3, 0, 2, 2))])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float16, 2e-3)])
+def test_custom_2d_filters_on_channels_in_eights(taps, down, up_y, padding, dtype, tol):
+    """2-D filters of 2-4 taps without upsampling along x on C = 8 k (the blur and
+    downsampling of 256-px networks): channel blocks of 8 and their unrolled windows, whole
+    inside the rows and clipped at their borders."""
+    rng = np.random.default_rng(taps)
+    f = (rng.uniform(0.5, 2, (taps + 1, taps)) / taps ** 2).astype(np.float32)
+    x = _x((2, 5, 19, 24), dtype, seed=taps)
+    up = (1, up_y)
+    y = upfirdn2d(x, f, up=up, down=down, padding=padding, impl="custom")
+    y_exact = numpy_upfirdn2d(x.astype(np.float64), f, *_expand(up, down, padding))
+    np.testing.assert_allclose(y.numpy().astype(np.float64), y_exact, rtol=tol, atol=tol)
