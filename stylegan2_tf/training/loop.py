@@ -158,6 +158,16 @@ def _row_kimg(line):
         return float("inf")
 
 
+def _first_missing(path):
+    """The outermost folder of `path` (itself included) that does not exist yet, or None."""
+    missing = None
+    for folder in (path.absolute(), *path.absolute().parents):
+        if folder.exists():
+            return missing
+        missing = folder
+    return missing
+
+
 class TrainingRun:
     """Trains what training.setup.setup_training resolves for RunOptions `options`;
     `run()` returns the final status dict.
@@ -170,6 +180,9 @@ class TrainingRun:
     def __init__(self, options, strategy=None, log=print):
         strategy = strategy or choose_strategy()
         check_before_start(options)  # before the lock makes the run folder
+        # A folder this start makes is removed again if the start is refused (a --batch that
+        # does not split, a network of another resolution, ...): no run folder that never ran.
+        new_folder = _first_missing(Path(options.outdir)) if is_chief(strategy) else None
         # One process at a time trains a run folder (the chief; the other workers write
         # only their scratch folders), from here to the end of run() or close().
         self.lock = lock_folder(options.outdir) if is_chief(strategy) else None
@@ -180,6 +193,8 @@ class TrainingRun:
             self._start(options, strategy, log)
         except BaseException:
             self.close()
+            if new_folder:
+                shutil.rmtree(new_folder, ignore_errors=True)
             raise
 
     def _start(self, options, strategy, log):

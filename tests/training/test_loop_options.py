@@ -79,3 +79,16 @@ def test_missing_metric_weights_stop_the_run_before_it_starts(digits, tmp_path, 
         TrainingRun(RunOptions(outdir=str(tmp_path / "run"), data=digits,
                                metrics=("ppl_wend",), **TINY))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_refused_start_leaves_no_run_folder(digits, tmp_path):
+    """A start refused after the folder was made (here the batch does not split) removes the
+    folders it made; a folder that was there before is the user's and stays."""
+    options = {**TINY, "batch": 3}
+    with pytest.raises(ValueError, match="batch 3 does not work"):
+        TrainingRun(RunOptions(outdir=str(tmp_path / "runs" / "run"), data=digits, **options))
+    assert not (tmp_path / "runs").exists()  # and the folders it made above it
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(ValueError, match="batch 3 does not work"):
+        TrainingRun(RunOptions(outdir=str(tmp_path / "kept"), data=digits, **options))
+    assert (tmp_path / "kept").is_dir()
