@@ -241,7 +241,7 @@ def _op_cases(batch):
     def fir(h, c, up=1, down=1, padding=(0, 0, 0, 0)):
         return flops.upfirdn2d_flops(batch, h, h, c, f, up=up, down=down, padding=padding)[0]
 
-    up_padding, down_padding = (2, 1, 2, 1), (1, 1, 1, 1)  # upsample2d's / downsample2d's for 4 taps
+    up_padding, down_padding = flops.upsample_padding(f), flops.downsample_padding(f)
     return [
         # G: skip-architecture RGB upsampling and upsampling of features.
         ("upsample2d_rgb_128to256", lambda impl: lambda x: upsample2d(x, f, impl=impl), [images(128, 3)],

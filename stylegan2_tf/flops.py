@@ -254,7 +254,7 @@ def synthesis_flops(synthesis, batch, noise_mode="random", fused_modconv=None):
         if block.conv0 is not None and (block.architecture == "skip"):
             fir, _, _ = upfirdn2d_flops(batch, res // 2, res // 2, block.img_channels,
                                         block._filter, up=2,
-                                        padding=_upsample_padding(block._filter))
+                                        padding=upsample_padding(block._filter))
             count["upfirdn2d"] += fir
         if block.torgb is not None:
             count += torgb_flops(block.torgb, batch, res, fp16, fused_modconv)
@@ -263,13 +263,14 @@ def synthesis_flops(synthesis, batch, noise_mode="random", fused_modconv=None):
     return count
 
 
-def _upsample_padding(f):
+def upsample_padding(f):
     """The padding upsample2d uses for up=2."""
     fw = np.asarray(f).shape[-1]
     return ((fw + 1) // 2, (fw - 2) // 2, (fw + 1) // 2, (fw - 2) // 2)
 
 
-def _downsample_padding(f):
+def downsample_padding(f):
+    """The padding downsample2d uses for down=2."""
     fw = np.asarray(f).shape[-1]
     return ((fw - 1) // 2, (fw - 2) // 2, (fw - 1) // 2, (fw - 2) // 2)
 
@@ -301,7 +302,7 @@ def discriminator_flops(D, batch):
                 count["other"] += batch * res * res * block.tmp_channels  # x + y
             if block.architecture == "skip":
                 fir, _, _ = upfirdn2d_flops(batch, res, res, img_channels, block._filter, down=2,
-                                            padding=_downsample_padding(block._filter))
+                                            padding=downsample_padding(block._filter))
                 count["upfirdn2d"] += fir
         conv0, _ = equalized_conv_flops(block.conv0, batch, res)
         conv1, out = equalized_conv_flops(block.conv1, batch, res)
