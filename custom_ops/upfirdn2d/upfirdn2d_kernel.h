@@ -85,26 +85,20 @@ SG2_HOST_DEVICE inline float Upfirdn2dTap(const Upfirdn2dParams& p, const float*
   return f[fy * p.filter_w + fx] * p.gain;
 }
 
-// CPU: one output pixel, channels [c0, c0 + kWidth), accumulated in registers.
-// kTy x kTx > 0: the window has exactly that many taps, and the tap loops unroll;
-// 0 x 0: any window.
-template <int kWidth, int kTy, int kTx, typename T>
-inline void Upfirdn2dCpuPixel(const Upfirdn2dParams& p, const T* SG2_RESTRICT x_img,
-                              const float* SG2_RESTRICT taps, const AxisWindow& wy,
-                              const AxisWindow& wx, int64_t c0, T* SG2_RESTRICT yp) {
+// CPU: channels [c0, c0 + kWidth) of one output pixel, any window, accumulated in registers.
+template <int kWidth, typename T>
+inline void Upfirdn2dCpuAnyWindowBlock(const Upfirdn2dParams& p, const T* SG2_RESTRICT x_img,
+                                       const float* SG2_RESTRICT taps, const AxisWindow& wy,
+                                       const AxisWindow& wx, int64_t c0, T* SG2_RESTRICT yp) {
   const int64_t C = p.channels;
-  const int64_t ny = kTy > 0 ? kTy : wy.last - wy.first + 1;
-  const int64_t nx = kTx > 0 ? kTx : wx.last - wx.first + 1;
   const T* x0 = x_img + (wy.first * p.in_w + wx.first) * C + c0;
   const float* t0 = taps + wy.tap0 * p.filter_w + wx.tap0;
   const int64_t x_row_step = p.in_w * C;
   const int64_t tap_row_step = static_cast<int64_t>(p.up_y) * p.filter_w;
   float acc[kWidth];
   for (int k = 0; k < kWidth; ++k) acc[k] = 0.0f;
-#pragma GCC unroll 4
-  for (int64_t ty = 0; ty < ny; ++ty) {
-#pragma GCC unroll 4
-    for (int64_t tx = 0; tx < nx; ++tx) {
+  for (int64_t ty = 0; ty <= wy.last - wy.first; ++ty) {
+    for (int64_t tx = 0; tx <= wx.last - wx.first; ++tx) {
       const float w = t0[ty * tap_row_step + tx * p.up_x];
       const T* SG2_RESTRICT xp = x0 + ty * x_row_step + tx * C;
       for (int k = 0; k < kWidth; ++k) acc[k] += w * static_cast<float>(xp[k]);
@@ -113,15 +107,77 @@ inline void Upfirdn2dCpuPixel(const Upfirdn2dParams& p, const T* SG2_RESTRICT x_
   for (int k = 0; k < kWidth; ++k) yp[c0 + k] = static_cast<T>(acc[k]);
 }
 
-// CPU: channels [c0, c0 + kWidth) of one output pixel, with the unrolled kernel
-// for windows of up to 4 x 4 taps and single rows of up to 8 (a horizontal pass).
-template <int kWidth, typename T>
-inline void Upfirdn2dCpuBlock(const Upfirdn2dParams& p, const T* x_img, const float* taps,
-                              const AxisWindow& wy, const AxisWindow& wx, int64_t c0, T* yp) {
+// CPU: all channels of one output pixel, any window, in blocks of 32, 8, then one.
+template <typename T>
+inline void Upfirdn2dCpuAnyWindowPixel(const Upfirdn2dParams& p, const T* x_img,
+                                       const float* taps, const AxisWindow& wy,
+                                       const AxisWindow& wx, T* yp) {
+  int64_t c0 = 0;
+  for (; c0 + 32 <= p.channels; c0 += 32)
+    Upfirdn2dCpuAnyWindowBlock<32>(p, x_img, taps, wy, wx, c0, yp);
+  for (; c0 + 8 <= p.channels; c0 += 8)
+    Upfirdn2dCpuAnyWindowBlock<8>(p, x_img, taps, wy, wx, c0, yp);
+  for (; c0 < p.channels; ++c0) Upfirdn2dCpuAnyWindowBlock<1>(p, x_img, taps, wy, wx, c0, yp);
+}
+
+// CPU: channels [c, c + kWidth) of one output pixel whose window is exactly kTy x kTx taps
+// `w` over the input pixels from `x0` (rows x_row_step apart, pixels C apart).
+template <int kWidth, int kTy, int kTx, typename T>
+inline void Upfirdn2dCpuFixedWindowBlock(const float (&w)[kTy][kTx], const T* SG2_RESTRICT x0,
+                                         int64_t x_row_step, int64_t C, int64_t c,
+                                         T* SG2_RESTRICT yp) {
+  float acc[kWidth];
+  for (int k = 0; k < kWidth; ++k) acc[k] = 0.0f;
+#pragma GCC unroll 8
+  for (int ty = 0; ty < kTy; ++ty) {
+#pragma GCC unroll 8
+    for (int tx = 0; tx < kTx; ++tx) {
+      const T* SG2_RESTRICT xp = x0 + ty * x_row_step + tx * C + c;
+      for (int k = 0; k < kWidth; ++k) acc[k] += w[ty][tx] * static_cast<float>(xp[k]);
+    }
+  }
+  for (int k = 0; k < kWidth; ++k) yp[c + k] = static_cast<T>(acc[k]);
+}
+
+// CPU: all channels of one output pixel whose window is exactly kTy x kTx taps: the taps
+// held in registers for the whole pixel, the channels in blocks of 32 (four AVX vectors
+// of sums: enough independent additions to hide their latency), 8, then the rest.
+template <int kTy, int kTx, typename T>
+inline void Upfirdn2dCpuFixedWindowPixel(const Upfirdn2dParams& p, const T* x_img,
+                                         const float* taps, const AxisWindow& wy,
+                                         const AxisWindow& wx, T* yp) {
+  const int64_t C = p.channels;
+  const T* x0 = x_img + (wy.first * p.in_w + wx.first) * C;
+  const float* t0 = taps + wy.tap0 * p.filter_w + wx.tap0;
+  const int64_t x_row_step = p.in_w * C;
+  float w[kTy][kTx];
+  for (int ty = 0; ty < kTy; ++ty)
+    for (int tx = 0; tx < kTx; ++tx)
+      w[ty][tx] = t0[static_cast<int64_t>(ty) * p.up_y * p.filter_w + tx * p.up_x];
+  int64_t c = 0;
+  for (; c + 32 <= C; c += 32) Upfirdn2dCpuFixedWindowBlock<32>(w, x0, x_row_step, C, c, yp);
+  for (; c + 8 <= C; c += 8) Upfirdn2dCpuFixedWindowBlock<8>(w, x0, x_row_step, C, c, yp);
+  switch (C - c) {
+    case 1: return Upfirdn2dCpuFixedWindowBlock<1>(w, x0, x_row_step, C, c, yp);
+    case 2: return Upfirdn2dCpuFixedWindowBlock<2>(w, x0, x_row_step, C, c, yp);
+    case 3: return Upfirdn2dCpuFixedWindowBlock<3>(w, x0, x_row_step, C, c, yp);
+    case 4: return Upfirdn2dCpuFixedWindowBlock<4>(w, x0, x_row_step, C, c, yp);
+    case 5: return Upfirdn2dCpuFixedWindowBlock<5>(w, x0, x_row_step, C, c, yp);
+    case 6: return Upfirdn2dCpuFixedWindowBlock<6>(w, x0, x_row_step, C, c, yp);
+    case 7: return Upfirdn2dCpuFixedWindowBlock<7>(w, x0, x_row_step, C, c, yp);
+    default: return;
+  }
+}
+
+// CPU: all channels of one output pixel, with the unrolled kernel for windows of up to
+// 4 x 4 taps and single rows of up to 8 (a horizontal pass), the general one otherwise.
+template <typename T>
+inline void Upfirdn2dCpuPixel(const Upfirdn2dParams& p, const T* x_img, const float* taps,
+                              const AxisWindow& wy, const AxisWindow& wx, T* yp) {
   const int64_t ny = wy.last - wy.first + 1, nx = wx.last - wx.first + 1;
 #define SG2_UPFIRDN2D_FIXED(TY, TX) \
   case TY * 16 + TX:                \
-    return Upfirdn2dCpuPixel<kWidth, TY, TX>(p, x_img, taps, wy, wx, c0, yp);
+    return Upfirdn2dCpuFixedWindowPixel<TY, TX>(p, x_img, taps, wy, wx, yp);
   const bool unrolled = ny >= 1 && nx >= 1 && ((ny <= 4 && nx <= 4) || (ny == 1 && nx <= 8));
   switch (unrolled ? ny * 16 + nx : 0) {
     SG2_UPFIRDN2D_FIXED(1, 1) SG2_UPFIRDN2D_FIXED(1, 2) SG2_UPFIRDN2D_FIXED(1, 3)
@@ -132,33 +188,31 @@ inline void Upfirdn2dCpuBlock(const Upfirdn2dParams& p, const T* x_img, const fl
     SG2_UPFIRDN2D_FIXED(3, 4) SG2_UPFIRDN2D_FIXED(4, 1) SG2_UPFIRDN2D_FIXED(4, 2)
     SG2_UPFIRDN2D_FIXED(4, 3) SG2_UPFIRDN2D_FIXED(4, 4)
     default:
-      return Upfirdn2dCpuPixel<kWidth, 0, 0>(p, x_img, taps, wy, wx, c0, yp);
+      return Upfirdn2dCpuAnyWindowPixel(p, x_img, taps, wy, wx, yp);
   }
 #undef SG2_UPFIRDN2D_FIXED
 }
 
-// CPU: channels [c0, C) of one output pixel, C - c0 < 8, in one pass over the taps.
+// CPU: asks for the input pixels [col_begin, col_end) of rows [row_begin, row_end) of one
+// image to be brought into cache ahead of their use (a hint: never faults, never required).
 template <typename T>
-inline void Upfirdn2dCpuPixelTail(const Upfirdn2dParams& p, const T* x_img, const float* taps,
-                                  const AxisWindow& wy, const AxisWindow& wx, int64_t c0,
-                                  T* yp) {
-  switch (p.channels - c0) {
-    case 1: return Upfirdn2dCpuBlock<1>(p, x_img, taps, wy, wx, c0, yp);
-    case 2: return Upfirdn2dCpuBlock<2>(p, x_img, taps, wy, wx, c0, yp);
-    case 3: return Upfirdn2dCpuBlock<3>(p, x_img, taps, wy, wx, c0, yp);
-    case 4: return Upfirdn2dCpuBlock<4>(p, x_img, taps, wy, wx, c0, yp);
-    case 5: return Upfirdn2dCpuBlock<5>(p, x_img, taps, wy, wx, c0, yp);
-    case 6: return Upfirdn2dCpuBlock<6>(p, x_img, taps, wy, wx, c0, yp);
-    case 7: return Upfirdn2dCpuBlock<7>(p, x_img, taps, wy, wx, c0, yp);
-    default: return;
+inline void Upfirdn2dCpuPrefetch(const Upfirdn2dParams& p, const T* x_img, int64_t row_begin,
+                                 int64_t row_end, int64_t col_begin, int64_t col_end) {
+  constexpr int64_t kLine = 64;  // bytes per cache line
+  const int64_t bytes = (col_end - col_begin) * p.channels * static_cast<int64_t>(sizeof(T));
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    const char* start =
+        reinterpret_cast<const char*>(x_img + (row * p.in_w + col_begin) * p.channels);
+    for (int64_t b = 0; b < bytes; b += kLine) __builtin_prefetch(start + b, 0, 3);
   }
 }
 
 // CPU: computes output rows [row_begin, row_end), row r = n * out_h + oy.
 // `taps` holds filter_h * filter_w correlation weights (Upfirdn2dTap order);
 // `x_windows` the out_w windows along x (Upfirdn2dWindow of each ox), shared by
-// every row. Channels go in blocks of 64, 32, 8, then the rest, each block's
-// sums in registers.
+// every row. While a row is computed, the input rows that the next output row of the
+// image adds are prefetched a pixel at a time, so they arrive from memory in the
+// shadow of the arithmetic instead of stalling the next row.
 template <typename T>
 void Upfirdn2dCpuRows(const Upfirdn2dParams& p, const T* SG2_RESTRICT x,
                       const float* SG2_RESTRICT taps, const AxisWindow* SG2_RESTRICT x_windows,
@@ -168,16 +222,30 @@ void Upfirdn2dCpuRows(const Upfirdn2dParams& p, const T* SG2_RESTRICT x,
     const int64_t n = r / p.out_h;
     const int64_t oy = r - n * p.out_h;
     const AxisWindow wy = Upfirdn2dWindow(oy, p.in_h, p.up_y, p.down_y, p.pad_y0, p.filter_h);
+    // The rows of the next output row's window that this row's window lacks (none after
+    // the image's last row).
+    int64_t ahead_begin = 0, ahead_end = 0;
+    if (oy + 1 < p.out_h) {
+      const AxisWindow next = Upfirdn2dWindow(oy + 1, p.in_h, p.up_y, p.down_y, p.pad_y0,
+                                              p.filter_h);
+      ahead_begin = wy.last + 1 > next.first ? wy.last + 1 : next.first;
+      if (ahead_begin < 0) ahead_begin = 0;
+      ahead_end = next.last + 1;
+    }
     const T* x_img = x + n * p.in_h * p.in_w * C;
     T* y_row = y + r * p.out_w * C;
+    // Pixels under a cache line are left to the hardware's prefetcher: a few more rows
+    // of a dense stream, not worth an instruction per pixel.
+    int64_t prefetched_cols = C * static_cast<int64_t>(sizeof(T)) < 64 ? p.in_w : 0;
     for (int64_t ox = 0; ox < p.out_w; ++ox) {
       const AxisWindow& wx = x_windows[ox];
-      T* yp = y_row + ox * C;
-      int64_t c0 = 0;
-      for (; c0 + 64 <= C; c0 += 64) Upfirdn2dCpuBlock<64>(p, x_img, taps, wy, wx, c0, yp);
-      for (; c0 + 32 <= C; c0 += 32) Upfirdn2dCpuBlock<32>(p, x_img, taps, wy, wx, c0, yp);
-      for (; c0 + 8 <= C; c0 += 8) Upfirdn2dCpuBlock<8>(p, x_img, taps, wy, wx, c0, yp);
-      if (c0 < C) Upfirdn2dCpuPixelTail(p, x_img, taps, wy, wx, c0, yp);
+      Upfirdn2dCpuPixel(p, x_img, taps, wy, wx, y_row + ox * C);
+      if (wx.last + 1 > prefetched_cols) {
+        Upfirdn2dCpuPrefetch(p, x_img, ahead_begin, ahead_end,
+                             wx.first > prefetched_cols ? wx.first : prefetched_cols,
+                             wx.last + 1);
+        prefetched_cols = wx.last + 1;
+      }
     }
   }
 }

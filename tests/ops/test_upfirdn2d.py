@@ -122,6 +122,25 @@ def test_custom_matches_reference_float16(shape, up, down, padding, taps, separa
     assert_same_op(run("custom"), run("ref"), [x], rtol=1e-2, atol=1e-2)
 
 
+# Pixels of a cache line or more take the CPU path that prefetches the input rows of the
+# next output row: windows that skip rows (down > taps), lie wholly in the padding, start
+# cropped, or run past the image's last row; channel counts that leave tails of 32 and 8.
+@pytest.mark.parametrize("shape,up,down,padding,taps", [
+    ((2, 11, 9, 16), 1, 3, (5, 4, 6, 7), 2),
+    ((1, 12, 10, 45), 2, 1, (3, -2, -1, 4), 4),
+    ((2, 9, 13, 24), 1, 2, (-3, 1, 2, -2), 4),
+    ((1, 8, 8, 64), 2, 2, (2, 1, 1, 2), 3),
+    ((1, 6, 7, 19), (1, 2), (2, 1), (7, 0, 0, 6), 5),
+])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float16, 2e-3)])
+def test_custom_wide_pixels(shape, up, down, padding, taps, dtype, tol):
+    f = _filter(taps, False, taps)
+    x = _x(shape, dtype)
+    y = upfirdn2d(x, f, up=up, down=down, padding=padding, impl="custom")
+    y_exact = numpy_upfirdn2d(x.astype(np.float64), f, *_expand(up, down, padding))
+    np.testing.assert_allclose(y.numpy().astype(np.float64), y_exact, rtol=tol, atol=tol)
+
+
 # Long separable filters on rows longer than the CPU kernel's 512-value chunk: the column
 # pass (whole rows at once) and the unrolled single-row windows of 5 to 8 taps.
 @pytest.mark.parametrize("shape,up,down,padding", [
