@@ -6,6 +6,7 @@
         hdrs = ["custom_ops/upfirdn2d/upfirdn2d_kernel.h", ...],
         cuda_srcs = ["custom_ops/upfirdn2d/upfirdn2d_kernel.cu.cc"],
         cuda_hdrs = ["custom_ops/upfirdn2d/upfirdn2d_kernel.cuh"],
+        avx512_srcs = ["custom_ops/upfirdn2d/upfirdn2d_cpu_avx512.cc"],
     )
 
 Default build: `cc_binary(linkshared = 1)` from `srcs` with g++, against the
@@ -19,6 +20,10 @@ CUDA headers bundled with TF. Output dir bazel-out/k8-opt-cuda (--platform_suffi
 The nvcc genrules are tagged "manual", so `bazel build //...` without
 --config=cuda never runs nvcc.
 
+`avx512_srcs` are compiled alone with the pip build's AVX512_FLAGS (custom_ops/build.py;
+none off x86-64, where they are left out) and the other sources get
+-DSG2_HAVE_AVX512_KERNELS=1, which lets them call that code on CPUs that run AVX-512.
+
 Includes are workspace-root relative ("custom_ops/..."); Bazel compiles from the
 execroot, which is the workspace root, so no extra -I is needed.
 """
@@ -26,6 +31,7 @@ execroot, which is the workspace root, so no extra -I is needed.
 load(
     "@local_tf//:tf_config.bzl",
     "CUDA_ARCH_FLAGS",
+    "CXX_AVX512_FLAGS",
     "CXX_OPT_FLAGS",
     "NVCC",
     "NVCC_FLAGS",
@@ -88,6 +94,7 @@ def custom_op_library(
         hdrs = [],
         cuda_srcs = [],
         cuda_hdrs = [],
+        avx512_srcs = [],
         copts = [],
         deps = [],
         linkopts = [],
@@ -102,6 +109,7 @@ def custom_op_library(
       hdrs: headers those sources (and the CUDA sources) include.
       cuda_srcs: sources compiled by nvcc, only under --define=cuda=true.
       cuda_hdrs: headers only the CUDA sources include (e.g. *.cuh).
+      avx512_srcs: C++ sources compiled with CXX_AVX512_FLAGS (see above).
       copts: extra g++ flags.
       deps: extra cc deps.
       linkopts: extra link flags.
@@ -135,10 +143,25 @@ def custom_op_library(
         # link line, before -ltensorflow_framework.)
         cuda_linkopts = ["-Wl,--exclude-libs,libcudart_static.a"]
 
+    avx512_deps = []
+    avx512_copts = []
+    if avx512_srcs and CXX_AVX512_FLAGS:
+        native.cc_library(
+            name = base + "_avx512",
+            srcs = avx512_srcs,
+            hdrs = hdrs,
+            copts = OP_COPTS + CXX_AVX512_FLAGS,
+            alwayslink = 1,
+            linkstatic = 1,
+            tags = tags,
+        )
+        avx512_deps = [":" + base + "_avx512"]
+        avx512_copts = ["-DSG2_HAVE_AVX512_KERNELS=1"]
+
     native.cc_binary(
         name = name,
         srcs = srcs + hdrs,
-        copts = OP_COPTS + copts + select({
+        copts = OP_COPTS + avx512_copts + copts + select({
             _CUDA: cuda_copts,
             "//conditions:default": [],
         }),
@@ -148,7 +171,7 @@ def custom_op_library(
         }),
         linkshared = 1,
         linkstatic = 1,
-        deps = deps + select({
+        deps = deps + avx512_deps + select({
             _CUDA: cuda_deps,
             "//conditions:default": [],
         }) + [

@@ -53,6 +53,7 @@ print("@@TF_CONFIG@@" + json.dumps({
     "version": tf.__version__,
     "python": sys.executable,
     "cxx_opt_flags": build.CXX_OPT_FLAGS,
+    "cxx_avx512_flags": build.AVX512_FLAGS,
     "nvcc": nvcc,
     "nvcc_flags": build_cuda.NVCC_FLAGS,
     "cuda_arch_flags": arch_flags,
@@ -190,6 +191,7 @@ TF_LIB_DIR = {lib}
 TF_DEFINES = {defines}
 TF_CXXOPTS = {cxxopts}
 CXX_OPT_FLAGS = {cxx_opt_flags}
+CXX_AVX512_FLAGS = {cxx_avx512_flags}
 PYTHON_BIN = {python}
 NVCC = {nvcc}
 NVCC_FLAGS = {nvcc_flags}
@@ -203,6 +205,7 @@ CUDA_ARCH_FLAGS = {arch_flags}
         cxxopts = repr(cxxopts),
         python = repr(tf["python"]),
         cxx_opt_flags = repr(tf["cxx_opt_flags"]),
+        cxx_avx512_flags = repr(tf["cxx_avx512_flags"]),
         nvcc = repr(tf["nvcc"]),
         nvcc_flags = repr(tf["nvcc_flags"]),
         cuda_lib = repr(tf["cuda_lib"]),

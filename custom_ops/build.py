@@ -36,8 +36,14 @@ CUDA_ENV = "STYLEGAN2_TF_CUDA"
 # the activations into vector blends (results are unchanged). Every TensorFlow
 # wheel for x86-64 needs AVX already, so the kernels may use it too.
 CXX_OPT_FLAGS = ["-O3", "-fno-trapping-math", "-fPIC", "-Wno-deprecated-declarations", "-Wno-interference-size"]
+# An op's <op>_cpu_avx512.cc, where present, is compiled alone with AVX512_FLAGS, and the op's
+# other sources get -DSG2_HAVE_AVX512_KERNELS=1 to call it on CPUs that run AVX-512 (a
+# check at run time). Empty off x86-64.
+AVX512_FLAGS = []
 if platform.machine().lower() in ("x86_64", "amd64"):
     CXX_OPT_FLAGS.append("-mavx")
+    AVX512_FLAGS = ["-mavx2", "-mfma", "-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq",
+                    "-mprefer-vector-width=512"]
 
 
 class BuildConfigError(ValueError):
@@ -218,6 +224,14 @@ def build_op_library(op, output, plan=None, progress=None):
                 objects, extra_compile, extra_link = build_cuda.compile_cuda_objects(
                     op, REPO_ROOT, Path(build_dir), plan.compile_flags, plan.archs, plan.nvcc
                 )
+        avx512_source = source_dir / f"{op}_cpu_avx512.cc"
+        if AVX512_FLAGS and avx512_source.exists():
+            avx512_object = Path(build_dir) / f"{op}_cpu_avx512.o"
+            with progress.step(f"{op} AVX-512 CPU loops", Path(cxx).name):
+                _run([cxx, "-c", *CXX_OPT_FLAGS, *AVX512_FLAGS, f"-I{REPO_ROOT}", *plan.compile_flags,
+                      str(avx512_source), "-o", str(avx512_object)])
+            objects.append(avx512_object)
+            extra_compile.append("-DSG2_HAVE_AVX512_KERNELS=1")
         partial = output.with_name(output.name + ".partial")
         try:
             with progress.step(f"{op} CPU kernels and link", Path(cxx).name):

@@ -15,4 +15,11 @@
 #define SG2_RESTRICT
 #endif
 
+// The inline namespace of CPU code compiled for one instruction set: "baseline" unless a
+// source compiled with wider vector flags (e.g. upfirdn2d_cpu_avx512.cc) names another
+// before its first include.
+#ifndef SG2_CPU_ISA
+#define SG2_CPU_ISA baseline
+#endif
+
 #endif  // STYLEGAN2_TF_CUSTOM_OPS_COMMON_HOST_DEVICE_H_

@@ -3,9 +3,15 @@
 #define EIGEN_USE_GPU
 #endif
 
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "custom_ops/upfirdn2d/upfirdn2d_kernel.h"
+#if SG2_HAVE_AVX512_KERNELS
+#include "custom_ops/upfirdn2d/upfirdn2d_cpu_avx512.h"
+#endif
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/util/work_sharder.h"
@@ -20,6 +26,25 @@ using ::tensorflow::TensorShape;
 using ::tensorflow::errors::InvalidArgument;
 
 using CPUDevice = Eigen::ThreadPoolDevice;
+
+// True when float CPU work goes to the AVX-512 copy of the loops: it is built in, the CPU and
+// the OS run AVX-512, and the environment variable STYLEGAN2_TF_CPU_ISA is not "baseline"
+// (which keeps the baseline copy, e.g. to compare the two). Decided once per process.
+bool Upfirdn2dUseAvx512() {
+#if SG2_HAVE_AVX512_KERNELS
+  static const bool use = [] {
+    const char* isa = std::getenv("STYLEGAN2_TF_CPU_ISA");
+    if (isa != nullptr && std::strcmp(isa, "baseline") == 0) return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+  }();
+  return use;
+#else
+  return false;
+#endif
+}
 
 template <typename Device, typename T>
 struct Upfirdn2dFunctor;
@@ -40,14 +65,20 @@ struct Upfirdn2dFunctor<CPUDevice, T> {
     const float* tap_data = taps.data();
     const AxisWindow* windows = x_windows.data();
     const bool column_pass = Upfirdn2dIsColumnPass(p);
+    [[maybe_unused]] const bool use_avx512 = Upfirdn2dUseAvx512();
     const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
     tensorflow::Shard(threads->num_threads, threads->workers, rows, cost_per_row,
                       [&](int64_t begin, int64_t end) {
       if (column_pass) {
         Upfirdn2dCpuColumnRows<T>(p, x, tap_data, y, begin, end);
-      } else {
-        Upfirdn2dCpuRows<T>(p, x, tap_data, windows, y, begin, end);
+        return;
       }
+#if SG2_HAVE_AVX512_KERNELS
+      if constexpr (std::is_same_v<T, float>) {
+        if (use_avx512) return Upfirdn2dCpuRowsAvx512(p, x, tap_data, windows, y, begin, end);
+      }
+#endif
+      Upfirdn2dCpuRows<T>(p, x, tap_data, windows, y, begin, end);
     });
   }
 };

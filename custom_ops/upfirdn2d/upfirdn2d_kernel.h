@@ -36,6 +36,22 @@ struct Upfirdn2dParams {
   float gain;        // every filter tap is multiplied by this
 };
 
+// The input samples that reach output sample `o` along one axis.
+// Input index i in [first, last] (inclusive; empty when first > last) meets
+// correlation tap k = tap0 + (i - first) * up.
+template <typename I>
+struct BasicAxisWindow {
+  I first;
+  I last;
+  I tap0;
+};
+using AxisWindow = BasicAxisWindow<int64_t>;
+
+// The functions below may be compiled twice into one library: for the baseline ISA and,
+// in upfirdn2d_cpu_avx512.cc, for AVX-512. The inline namespace SG2_CPU_ISA gives each copy
+// its own symbols, so the linker never merges an AVX-512 copy into baseline code.
+inline namespace SG2_CPU_ISA {
+
 // Output length along one axis, or a value < 1 when the output would be empty.
 SG2_HOST_DEVICE inline int64_t Upfirdn2dOutSize(int64_t in, int up, int down, int pad0,
                                                 int pad1, int taps) {
@@ -49,17 +65,7 @@ SG2_HOST_DEVICE inline I FloorDiv(I a, I b) {
   return (a >= 0) ? a / b : -((-a + b - 1) / b);
 }
 
-// The input samples that reach output sample `o` along one axis.
-// Input index i in [first, last] (inclusive; empty when first > last) meets
-// correlation tap k = tap0 + (i - first) * up.
-template <typename I>
-struct BasicAxisWindow {
-  I first;
-  I last;
-  I tap0;
-};
-using AxisWindow = BasicAxisWindow<int64_t>;
-
+// The window (BasicAxisWindow) of output sample `o` along an axis of `in` input samples.
 template <typename I = int64_t>
 SG2_HOST_DEVICE inline BasicAxisWindow<I> Upfirdn2dWindow(I o, I in, int up, int down, int pad0,
                                                          int taps) {
@@ -139,9 +145,18 @@ inline void Upfirdn2dCpuFixedWindowBlock(const float (&w)[kTy][kTx], const T* SG
   for (int k = 0; k < kWidth; ++k) yp[c + k] = static_cast<T>(acc[k]);
 }
 
+// Channels per block of Upfirdn2dCpuFixedWindowPixel: one AVX-512 vector of sums, whose
+// out-of-order overlap across blocks hides the multiply-adds' latency; without AVX-512,
+// four AVX vectors, each block its own four chains of additions.
+#ifdef __AVX512F__
+constexpr int kUpfirdn2dCpuBlock = 16;
+#else
+constexpr int kUpfirdn2dCpuBlock = 32;
+#endif
+
 // CPU: all channels of one output pixel whose window is exactly kTy x kTx taps: the taps
-// held in registers for the whole pixel, the channels in blocks of 32 (four AVX vectors
-// of sums: enough independent additions to hide their latency), 8, then the rest.
+// held in registers for the whole pixel, the channels in blocks of kUpfirdn2dCpuBlock, 8,
+// then the rest.
 template <int kTy, int kTx, typename T>
 inline void Upfirdn2dCpuFixedWindowPixel(const Upfirdn2dParams& p, const T* x_img,
                                          const float* taps, const AxisWindow& wy,
@@ -155,7 +170,8 @@ inline void Upfirdn2dCpuFixedWindowPixel(const Upfirdn2dParams& p, const T* x_im
     for (int tx = 0; tx < kTx; ++tx)
       w[ty][tx] = t0[static_cast<int64_t>(ty) * p.up_y * p.filter_w + tx * p.up_x];
   int64_t c = 0;
-  for (; c + 32 <= C; c += 32) Upfirdn2dCpuFixedWindowBlock<32>(w, x0, x_row_step, C, c, yp);
+  for (; c + kUpfirdn2dCpuBlock <= C; c += kUpfirdn2dCpuBlock)
+    Upfirdn2dCpuFixedWindowBlock<kUpfirdn2dCpuBlock>(w, x0, x_row_step, C, c, yp);
   for (; c + 8 <= C; c += 8) Upfirdn2dCpuFixedWindowBlock<8>(w, x0, x_row_step, C, c, yp);
   switch (C - c) {
     case 1: return Upfirdn2dCpuFixedWindowBlock<1>(w, x0, x_row_step, C, c, yp);
@@ -298,6 +314,7 @@ inline void Upfirdn2dCorrelationTaps(const Upfirdn2dParams& p, const float* f, f
       taps[ky * p.filter_w + kx] = Upfirdn2dTap(p, f, ky, kx);
 }
 
+}  // namespace SG2_CPU_ISA
 }  // namespace stylegan2
 
 #endif  // STYLEGAN2_TF_CUSTOM_OPS_UPFIRDN2D_UPFIRDN2D_KERNEL_H_

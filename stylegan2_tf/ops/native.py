@@ -11,6 +11,10 @@ The libraries (`_upfirdn2d.so`, `_bias_act.so`, `_bilinear_sample.so`) are built
 Bazel) next to this file; `STYLEGAN2_TF_OPS_DIR` points at another directory
 holding them. Loading is tried once per process and its outcome cached, so a
 missing library costs one failed attempt and one warning, not one per call.
+
+On x86-64, `_upfirdn2d.so` also holds its CPU loops compiled for AVX-512 and uses them for
+float32 on CPUs that run AVX-512; `STYLEGAN2_TF_CPU_ISA=baseline` (read once, when the
+library first runs) keeps the baseline loops, e.g. to compare the two ("auto": the default).
 """
 
 import contextlib
@@ -24,6 +28,8 @@ import tensorflow as tf
 IMPLS = ("auto", "ref", "custom")
 OPS_DIR_ENV = "STYLEGAN2_TF_OPS_DIR"
 IMPL_ENV = "STYLEGAN2_TF_IMPL"
+CPU_ISA_ENV = "STYLEGAN2_TF_CPU_ISA"
+CPU_ISAS = ("auto", "baseline")
 
 _lock = threading.Lock()
 _loaded = {}  # library name -> loaded module, or the exception that loading raised
@@ -108,7 +114,12 @@ def impl_under_xla(impl):
 
 
 def load_library(name):
-    """Returns the loaded op module for library `name`; raises CustomOpUnavailableError."""
+    """Returns the loaded op module for library `name`; raises CustomOpUnavailableError
+    (ValueError for a malformed $STYLEGAN2_TF_CPU_ISA)."""
+    cpu_isa = os.environ.get(CPU_ISA_ENV)
+    if cpu_isa and cpu_isa not in CPU_ISAS:
+        raise ValueError(f"${CPU_ISA_ENV}={cpu_isa!r}: expected auto (AVX-512 CPU loops where the "
+                         "CPU runs them) or baseline (never)")
     with _lock:
         if name not in _loaded:
             try:

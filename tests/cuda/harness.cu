@@ -122,7 +122,7 @@ std::vector<ref::UpfirdnCase> UpfirdnCases() {
   std::mt19937 rng(1234);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   const int factors[] = {1, 2, 4};
-  const int channels[] = {1, 3, 4, 8, 17, 32, 45};  // CPU blocks of 32, 8, 1; GPU lanes
+  const int channels[] = {1, 3, 4, 8, 17, 32, 45};  // CPU blocks of 16 or 32, 8, the rest; GPU lanes
   const float gains[] = {1.0f, 2.0f, 0.5f, -1.5f};
   while (cases.size() < 400) {
     ref::UpfirdnCase k{};

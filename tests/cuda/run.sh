@@ -6,7 +6,8 @@
 #   bash tests/cuda/run.sh --cpu-only  g++ build of the CPU-loop checks only
 #
 # Env: NVCC (default: nvcc on PATH, else /usr/local/cuda/bin/nvcc), CXX (default g++),
-# CUDA_ARCH (e.g. 90; default: the visible GPU's, else 75), BUILD_DIR (default: a temp dir).
+# CUDA_ARCH (e.g. 90; default: the visible GPU's, else 75), BUILD_DIR (default: a temp dir),
+# CPU_FLAGS (more g++ flags of --cpu-only, e.g. custom_ops/build.py's AVX512_FLAGS).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -16,7 +17,8 @@ mkdir -p "$build"
 src="$repo/tests/cuda/harness.cu"
 
 if [[ "${1:-}" == "--cpu-only" ]]; then
-  "${CXX:-g++}" -std=c++17 -O2 -Wall -Wextra -I"$repo" -x c++ "$src" -o "$build/harness_cpu"
+  # shellcheck disable=SC2086  # CPU_FLAGS is deliberately word-split.
+  "${CXX:-g++}" -std=c++17 -O2 -Wall -Wextra ${CPU_FLAGS:-} -I"$repo" -x c++ "$src" -o "$build/harness_cpu"
   exec "$build/harness_cpu"
 fi
 

@@ -18,6 +18,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 from custom_ops import build_cuda
+from custom_ops.build import AVX512_FLAGS
 
 OPS = ("upfirdn2d", "bias_act", "bilinear_sample")
 # The launchers each <op>_kernel.cu.cc instantiates, as `nm -C` prints them (stylegan2::...).
@@ -39,8 +40,8 @@ def _run(command, env=None, timeout=300):
     return result.returncode, result.stdout + result.stderr
 
 
-def _harness(tmp_path, *args):
-    env = dict(os.environ, BUILD_DIR=str(tmp_path))
+def _harness(tmp_path, *args, **env_vars):
+    env = dict(os.environ, BUILD_DIR=str(tmp_path), **env_vars)
     if NVCC:
         env["NVCC"] = NVCC
     code, output = _run(["bash", str(RUN_SH), *args], env=env)
@@ -75,6 +76,26 @@ def test_harness_cpu_checks(tmp_path):
                   "cpu BilinearSampleCpuRows<float>", "cpu BilinearSampleCpuRows<double>",
                   "cpu BilinearSampleAdjointCpuImages<float>",
                   "cpu BilinearSampleAdjointCpuImages<double>"):
+        assert f"PASS {check}" in output, output
+
+
+def _cpu_runs_avx512():
+    """True when /proc/cpuinfo lists every extension that AVX512_FLAGS compiles for."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines()
+                  if line.startswith("flags")), [])
+    return {"avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq"} <= set(flags)
+
+
+@pytest.mark.skipif(not AVX512_FLAGS or not _cpu_runs_avx512(), reason="the CPU has no AVX-512")
+@pytest.mark.skipif(not shutil.which(os.environ.get("CXX", "g++")), reason="g++ not found")
+def test_harness_cpu_checks_avx512(tmp_path):
+    """The header CPU loops compiled with AVX512_FLAGS, as upfirdn2d_cpu_avx512.cc is (~10 s)."""
+    output = _harness(tmp_path, "--cpu-only", CPU_FLAGS=" ".join(AVX512_FLAGS))
+    for check in ("cpu Upfirdn2dCpuRows<float>", "cpu Upfirdn2dCpuRows<half>"):
         assert f"PASS {check}" in output, output
 
 

@@ -286,6 +286,42 @@ def test_unloadable_library_gets_a_clear_error(tmp_path):
     assert "cannot be loaded" in out and "pip install -e ." in out
 
 
+# The cases run with each copy of the CPU loops: the blur, down- and upsampling of wide pixels.
+_ISA_CASES = [(1, 1, (1, 2, 2, 1)), (1, 2, 1), (2, 1, (2, 1, 2, 1))]
+
+
+def test_baseline_cpu_loops_on_request(tmp_path):
+    """STYLEGAN2_TF_CPU_ISA=baseline runs the baseline loops even where the library would use
+    its AVX-512 copy (as here, when the CPU has it); both agree with the model."""
+    x, f = _x((2, 13, 11, 40)), _filter(4, False, 3)
+    np.savez(tmp_path / "inputs.npz", x=x, f=f)
+    script = textwrap.dedent(
+        f"""
+        import numpy as np
+        from stylegan2_tf.ops import upfirdn2d
+        inputs = np.load({str(tmp_path / "inputs.npz")!r})
+        np.savez({str(tmp_path / "baseline.npz")!r}, *[
+            upfirdn2d(inputs["x"], inputs["f"], up=up, down=down, padding=padding,
+                      impl="custom").numpy() for up, down, padding in {_ISA_CASES!r}])
+        """
+    )
+    env = dict(os.environ, STYLEGAN2_TF_CPU_ISA="baseline")
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True)
+    with np.load(tmp_path / "baseline.npz") as saved:
+        baseline = [saved[f"arr_{i}"] for i in range(len(_ISA_CASES))]
+    for (up, down, padding), base in zip(_ISA_CASES, baseline):
+        auto = upfirdn2d(x, f, up=up, down=down, padding=padding, impl="custom").numpy()
+        exact = numpy_upfirdn2d(x.astype(np.float64), f, *_expand(up, down, padding))
+        np.testing.assert_allclose(base, exact, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(auto, base, rtol=1e-5, atol=1e-5)
+
+
+def test_malformed_cpu_isa_setting_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("STYLEGAN2_TF_CPU_ISA", "avx-512")
+    with pytest.raises(ValueError, match=r"\$STYLEGAN2_TF_CPU_ISA='avx-512': expected auto .* or baseline"):
+        upfirdn2d(np.ones((1, 4, 4, 1), np.float32), None, impl="custom")
+
+
 @pytest.mark.parametrize("impl", ["ref", "custom"])
 @pytest.mark.parametrize("shape", [(0, 4, 5, 3), (2, 4, 5, 0)])
 def test_empty_batch_or_channels(impl, shape):
