@@ -113,17 +113,26 @@ inline void Upfirdn2dCpuAnyWindowBlock(const Upfirdn2dParams& p, const T* SG2_RE
   for (int k = 0; k < kWidth; ++k) yp[c0 + k] = static_cast<T>(acc[k]);
 }
 
-// CPU: all channels of one output pixel, any window, in blocks of 32, 8, then one.
+// CPU: all channels of one output pixel, any window, in blocks of 32, 8, then the rest in
+// one pass over the taps.
 template <typename T>
 inline void Upfirdn2dCpuAnyWindowPixel(const Upfirdn2dParams& p, const T* x_img,
                                        const float* taps, const AxisWindow& wy,
                                        const AxisWindow& wx, T* yp) {
-  int64_t c0 = 0;
-  for (; c0 + 32 <= p.channels; c0 += 32)
-    Upfirdn2dCpuAnyWindowBlock<32>(p, x_img, taps, wy, wx, c0, yp);
-  for (; c0 + 8 <= p.channels; c0 += 8)
-    Upfirdn2dCpuAnyWindowBlock<8>(p, x_img, taps, wy, wx, c0, yp);
-  for (; c0 < p.channels; ++c0) Upfirdn2dCpuAnyWindowBlock<1>(p, x_img, taps, wy, wx, c0, yp);
+  int64_t c = 0;
+  for (; c + 32 <= p.channels; c += 32)
+    Upfirdn2dCpuAnyWindowBlock<32>(p, x_img, taps, wy, wx, c, yp);
+  for (; c + 8 <= p.channels; c += 8) Upfirdn2dCpuAnyWindowBlock<8>(p, x_img, taps, wy, wx, c, yp);
+  switch (p.channels - c) {
+    case 1: return Upfirdn2dCpuAnyWindowBlock<1>(p, x_img, taps, wy, wx, c, yp);
+    case 2: return Upfirdn2dCpuAnyWindowBlock<2>(p, x_img, taps, wy, wx, c, yp);
+    case 3: return Upfirdn2dCpuAnyWindowBlock<3>(p, x_img, taps, wy, wx, c, yp);
+    case 4: return Upfirdn2dCpuAnyWindowBlock<4>(p, x_img, taps, wy, wx, c, yp);
+    case 5: return Upfirdn2dCpuAnyWindowBlock<5>(p, x_img, taps, wy, wx, c, yp);
+    case 6: return Upfirdn2dCpuAnyWindowBlock<6>(p, x_img, taps, wy, wx, c, yp);
+    case 7: return Upfirdn2dCpuAnyWindowBlock<7>(p, x_img, taps, wy, wx, c, yp);
+    default: return;
+  }
 }
 
 // CPU: channels [c, c + kWidth) of one output pixel whose window is exactly kTy x kTx taps
