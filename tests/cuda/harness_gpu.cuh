@@ -151,8 +151,35 @@ float TimeMs(Launch launch, int iters = 20) {
   return ms / iters;
 }
 
+// The limits each timing is compared to (MeasureBandwidthLimits): bytes read + written per
+// second of a device-to-device copy, and the memory's nominal peak.
+double g_copy_gbps = 0.0;
+double g_peak_gbps = 0.0;
+
+void MeasureBandwidthLimits() {
+  const size_t bytes = size_t{256} << 20;
+  void* a = nullptr;
+  void* b = nullptr;
+  if (cudaMalloc(&a, bytes) == cudaSuccess && cudaMalloc(&b, bytes) == cudaSuccess) {
+    cudaMemset(a, 0, bytes);
+    const float ms = TimeMs([&] { cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice); });
+    g_copy_gbps = 2.0 * bytes / (ms * 1e-3) / 1e9;
+  }
+  cudaFree(a);
+  cudaFree(b);
+  int clock_khz = 0, bus_bits = 0;
+  cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, 0);
+  cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, 0);
+  g_peak_gbps = 2.0 * clock_khz * 1e3 * (bus_bits / 8.0) / 1e9;  // two transfers per clock
+  std::printf("LIMIT copy %.1f GB/s (cudaMemcpy device to device, 256 MiB), nominal peak %.1f GB/s "
+              "(%d-bit bus at %d MHz)\n", g_copy_gbps, g_peak_gbps, bus_bits, clock_khz / 1000);
+}
+
+// One timing: milliseconds, GB/s, and the fractions of the copy rate and of the peak.
 void PrintTime(const char* what, float ms, double bytes) {
-  std::printf("TIME %-46s %8.3f ms %8.1f GB/s\n", what, ms, bytes / (ms * 1e-3) / 1e9);
+  const double gbps = bytes / (ms * 1e-3) / 1e9;
+  std::printf("TIME %-46s %8.3f ms %8.1f GB/s  %.2f of copy  %.2f of peak\n", what, ms, gbps,
+              g_copy_gbps > 0 ? gbps / g_copy_gbps : 0.0, g_peak_gbps > 0 ? gbps / g_peak_gbps : 0.0);
 }
 
 // x [4, 256, 256, 64] with StyleGAN2's [1, 3, 3, 1] filter: 2x up or 2x down.
@@ -310,6 +337,7 @@ void RunGpuChecksAndTimings() {
   CheckBilinear<double>("gpu BilinearSampleAdjointCuda<double>", true,
                         BilinearSampleAdjointOnGpu<double, float>,
                         BilinearSampleAdjointOnGpu<double, double>);
+  MeasureBandwidthLimits();
   TimeUpfirdn2d<float>("upfirdn2d float [4,256,256,64] up2 4x4", 2, 1);
   TimeUpfirdn2d<float>("upfirdn2d float [4,256,256,64] down2 4x4", 1, 2);
   TimeUpfirdn2d<__half>("upfirdn2d half [4,256,256,64] up2 4x4", 2, 1);
