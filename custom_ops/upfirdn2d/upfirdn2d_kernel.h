@@ -1,7 +1,8 @@
 // upfirdn2d: upsample, FIR-filter, downsample an NHWC tensor.
 //
-// Free of TensorFlow: the TF op (upfirdn2d_kernel.cc), the CUDA kernels
-// (upfirdn2d_kernel.cuh) and the standalone test harness (tests/cuda) share it.
+// Free of TensorFlow: the TF op (upfirdn2d_kernel.cc), its AVX-512 copy of the CPU loops
+// (upfirdn2d_cpu_avx512.cc), the CUDA kernels (upfirdn2d_kernel.cuh) and the standalone
+// test harness (tests/cuda) share it.
 //
 // Along each spatial axis, for input length `in`:
 //   1. upsample: insert `up - 1` zeros after every sample      (length in * up)
