@@ -16,6 +16,7 @@
 #define STYLEGAN2_TF_CUSTOM_OPS_UPFIRDN2D_UPFIRDN2D_KERNEL_H_
 
 #include <cstdint>
+#include <type_traits>
 
 #include "custom_ops/common/host_device.h"
 
@@ -114,26 +115,34 @@ inline void Upfirdn2dCpuAnyWindowBlock(const Upfirdn2dParams& p, const T* SG2_RE
   for (int k = 0; k < kWidth; ++k) yp[c0 + k] = static_cast<T>(acc[k]);
 }
 
-// CPU: all channels of one output pixel, any window, in blocks of 32, 8, then the rest in
-// one pass over the taps.
+// CPU: calls block(std::integral_constant<int, W>{}, c) for channel blocks [c, c + W)
+// covering [0, channels): blocks of kFirst, then of 8, then one of the rest (W < 8), so
+// that each block's sums can stay in registers and its loops be unrolled.
+template <int kFirst, typename Block>
+inline void Upfirdn2dCpuChannelBlocks(int64_t channels, Block&& block) {
+  int64_t c = 0;
+  for (; c + kFirst <= channels; c += kFirst) block(std::integral_constant<int, kFirst>{}, c);
+  for (; c + 8 <= channels; c += 8) block(std::integral_constant<int, 8>{}, c);
+  switch (channels - c) {
+    case 1: return block(std::integral_constant<int, 1>{}, c);
+    case 2: return block(std::integral_constant<int, 2>{}, c);
+    case 3: return block(std::integral_constant<int, 3>{}, c);
+    case 4: return block(std::integral_constant<int, 4>{}, c);
+    case 5: return block(std::integral_constant<int, 5>{}, c);
+    case 6: return block(std::integral_constant<int, 6>{}, c);
+    case 7: return block(std::integral_constant<int, 7>{}, c);
+    default: return;
+  }
+}
+
+// CPU: all channels of one output pixel, any window, in blocks of 32, 8, then the rest.
 template <typename T>
 inline void Upfirdn2dCpuAnyWindowPixel(const Upfirdn2dParams& p, const T* x_img,
                                        const float* taps, const AxisWindow& wy,
                                        const AxisWindow& wx, T* yp) {
-  int64_t c = 0;
-  for (; c + 32 <= p.channels; c += 32)
-    Upfirdn2dCpuAnyWindowBlock<32>(p, x_img, taps, wy, wx, c, yp);
-  for (; c + 8 <= p.channels; c += 8) Upfirdn2dCpuAnyWindowBlock<8>(p, x_img, taps, wy, wx, c, yp);
-  switch (p.channels - c) {
-    case 1: return Upfirdn2dCpuAnyWindowBlock<1>(p, x_img, taps, wy, wx, c, yp);
-    case 2: return Upfirdn2dCpuAnyWindowBlock<2>(p, x_img, taps, wy, wx, c, yp);
-    case 3: return Upfirdn2dCpuAnyWindowBlock<3>(p, x_img, taps, wy, wx, c, yp);
-    case 4: return Upfirdn2dCpuAnyWindowBlock<4>(p, x_img, taps, wy, wx, c, yp);
-    case 5: return Upfirdn2dCpuAnyWindowBlock<5>(p, x_img, taps, wy, wx, c, yp);
-    case 6: return Upfirdn2dCpuAnyWindowBlock<6>(p, x_img, taps, wy, wx, c, yp);
-    case 7: return Upfirdn2dCpuAnyWindowBlock<7>(p, x_img, taps, wy, wx, c, yp);
-    default: return;
-  }
+  Upfirdn2dCpuChannelBlocks<32>(p.channels, [&](auto width, int64_t c) {
+    Upfirdn2dCpuAnyWindowBlock<decltype(width)::value>(p, x_img, taps, wy, wx, c, yp);
+  });
 }
 
 // CPU: channels [c, c + kWidth) of one output pixel whose window is exactly kTy x kTx taps
@@ -179,20 +188,9 @@ inline void Upfirdn2dCpuFixedWindowPixel(const Upfirdn2dParams& p, const T* x_im
   for (int ty = 0; ty < kTy; ++ty)
     for (int tx = 0; tx < kTx; ++tx)
       w[ty][tx] = t0[static_cast<int64_t>(ty) * p.up_y * p.filter_w + tx * p.up_x];
-  int64_t c = 0;
-  for (; c + kUpfirdn2dCpuBlock <= C; c += kUpfirdn2dCpuBlock)
-    Upfirdn2dCpuFixedWindowBlock<kUpfirdn2dCpuBlock>(w, x0, x_row_step, C, c, yp);
-  for (; c + 8 <= C; c += 8) Upfirdn2dCpuFixedWindowBlock<8>(w, x0, x_row_step, C, c, yp);
-  switch (C - c) {
-    case 1: return Upfirdn2dCpuFixedWindowBlock<1>(w, x0, x_row_step, C, c, yp);
-    case 2: return Upfirdn2dCpuFixedWindowBlock<2>(w, x0, x_row_step, C, c, yp);
-    case 3: return Upfirdn2dCpuFixedWindowBlock<3>(w, x0, x_row_step, C, c, yp);
-    case 4: return Upfirdn2dCpuFixedWindowBlock<4>(w, x0, x_row_step, C, c, yp);
-    case 5: return Upfirdn2dCpuFixedWindowBlock<5>(w, x0, x_row_step, C, c, yp);
-    case 6: return Upfirdn2dCpuFixedWindowBlock<6>(w, x0, x_row_step, C, c, yp);
-    case 7: return Upfirdn2dCpuFixedWindowBlock<7>(w, x0, x_row_step, C, c, yp);
-    default: return;
-  }
+  Upfirdn2dCpuChannelBlocks<kUpfirdn2dCpuBlock>(C, [&](auto width, int64_t c) {
+    Upfirdn2dCpuFixedWindowBlock<decltype(width)::value>(w, x0, x_row_step, C, c, yp);
+  });
 }
 
 // CPU: all channels of one output pixel, with the unrolled kernel for windows of up to
