@@ -26,7 +26,7 @@ from absl import logging as absl_logging
 from stylegan2_tf.files import CACHE_ENV, cache_folder, check_output_file, make_output_folder
 from stylegan2_tf.inference import class_labels
 from stylegan2_tf.networks.generator import NOISE_MODES, Generator
-from stylegan2_tf.ops.native import IMPL_ENV, IMPLS, set_impl
+from stylegan2_tf.ops.native import IMPL_ENV, IMPLS, check_settings, set_impl
 
 MAX_SEED = 2**32 - 1  # np.random.RandomState takes seeds in [0, 2**32)
 MAX_RANGE_VALUES = 1_000_000
@@ -53,7 +53,8 @@ def run(main):
        usage error "unexpected arguments: [...]"); a `main(argv)` gets them.
        A deprecated flag name (define_cache_dir_flag's old names) still works,
        with a warning line on stderr.
-    2. --impl sets the op implementation of the process (stylegan2_tf.ops.set_impl).
+    2. --impl sets the op implementation of the process (stylegan2_tf.ops.set_impl); a
+       malformed $STYLEGAN2_TF_IMPL or $STYLEGAN2_TF_CPU_ISA is a usage error before main runs.
        Unless --verbose, TensorFlow's Python loggers ("tensorflow", absl's) show
        errors only (absl's --verbosity, when given, sets absl's). Its C++ logs
        are quieted before it is imported, by quiet_tensorflow() in scripts/_tf_logs.py.
@@ -70,6 +71,8 @@ def run(main):
         _warn_deprecated_aliases()
         set_impl(IMPL.value)
         try:
+            with usage_errors():
+                check_settings()
             if takes_argv:
                 return main(argv)
             if len(argv) > 1:

@@ -113,13 +113,25 @@ def impl_under_xla(impl):
     return "ref"
 
 
-def load_library(name):
-    """Returns the loaded op module for library `name`; raises CustomOpUnavailableError
-    (ValueError for a malformed $STYLEGAN2_TF_CPU_ISA)."""
+def _check_cpu_isa_setting():
     cpu_isa = os.environ.get(CPU_ISA_ENV)
     if cpu_isa and cpu_isa not in CPU_ISAS:
         raise ValueError(f"${CPU_ISA_ENV}={cpu_isa!r}: expected auto (AVX-512 CPU loops where the "
                          "CPU runs them) or baseline (never)")
+
+
+def check_settings():
+    """Raises ValueError, one line naming the variable, for a malformed $STYLEGAN2_TF_IMPL (unless
+    set_impl overrides it) or $STYLEGAN2_TF_CPU_ISA: scripts call it at start, before any op is
+    traced (inside a trace the same error would come wrapped in TensorFlow's traceback)."""
+    current_impl()
+    _check_cpu_isa_setting()
+
+
+def load_library(name):
+    """Returns the loaded op module for library `name`; raises CustomOpUnavailableError
+    (ValueError for a malformed $STYLEGAN2_TF_CPU_ISA)."""
+    _check_cpu_isa_setting()
     with _lock:
         if name not in _loaded:
             try:

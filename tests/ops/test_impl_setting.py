@@ -89,3 +89,20 @@ def test_scripts_take_impl_from_the_flag_or_the_environment():
     env = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                          env={**__import__("os").environ, "STYLEGAN2_TF_IMPL": "custom"})
     assert env.returncode == 0 and "impl custom" in env.stdout, env.stderr
+
+
+@pytest.mark.parametrize("variable,value,message", [
+    ("STYLEGAN2_TF_IMPL", "fast", "$STYLEGAN2_TF_IMPL must be one of auto, ref, custom. Received: 'fast'"),
+    ("STYLEGAN2_TF_CPU_ISA", "avx-512", ("$STYLEGAN2_TF_CPU_ISA='avx-512': expected auto (AVX-512 CPU "
+                                         "loops where the CPU runs them) or baseline (never)")),
+])
+def test_scripts_refuse_a_malformed_setting_in_one_line(variable, value, message):
+    """Before main runs (inside a trace it would come wrapped in TensorFlow's traceback)."""
+    code = ("import sys; sys.argv = ['x.py']; from stylegan2_tf import cli; "
+            "cli.run(lambda: print('main ran'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                            env={**__import__("os").environ, variable: value})
+    assert result.returncode == 2 and "main ran" not in result.stdout, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("x.py:")] == [
+        f"x.py: error: {message}"]
+    assert "Traceback" not in result.stderr
