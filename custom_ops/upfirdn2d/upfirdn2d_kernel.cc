@@ -65,12 +65,17 @@ struct Upfirdn2dFunctor<CPUDevice, T> {
     const float* tap_data = taps.data();
     const AxisWindow* windows = x_windows.data();
     const bool column_pass = Upfirdn2dIsColumnPass(p);
+    const bool few_channel_row_pass = Upfirdn2dIsFewChannelRowPass(p);
     [[maybe_unused]] const bool use_avx512 = Upfirdn2dUseAvx512();
     const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
     tensorflow::Shard(threads->num_threads, threads->workers, rows, cost_per_row,
                       [&](int64_t begin, int64_t end) {
       if (column_pass) {
         Upfirdn2dCpuColumnRows<T>(p, x, tap_data, y, begin, end);
+        return;
+      }
+      if (few_channel_row_pass) {
+        Upfirdn2dCpuFewChannelRows<T>(p, x, tap_data, y, begin, end);
         return;
       }
 #if SG2_HAVE_AVX512_KERNELS

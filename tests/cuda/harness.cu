@@ -1,8 +1,9 @@
 // Standalone checks of the upfirdn2d, bias_act and bilinear_sample kernels (no TensorFlow).
 //
-// 1. The header CPU loops (Upfirdn2dCpuRows, Upfirdn2dCpuColumnRows, BiasActCpuRange:
-//    float and half; BilinearSampleCpuRows, BilinearSampleAdjointCpuImages: float and
-//    double) against the naive references in reference.h.  (always)
+// 1. The header CPU loops (Upfirdn2dCpuRows, Upfirdn2dCpuColumnRows,
+//    Upfirdn2dCpuFewChannelRows, BiasActCpuRange: float and half; BilinearSampleCpuRows,
+//    BilinearSampleAdjointCpuImages: float and double) against the naive references in
+//    reference.h.  (always)
 // 2. The CUDA kernels (.cuh) against the same references.   (nvcc build + GPU)
 // 3. CUDA timings on StyleGAN2-sized shapes, in GB/s.       (nvcc build + GPU)
 // Built by tests/cuda/run.sh: nvcc compiles all three; `--cpu-only` compiles
@@ -155,6 +156,22 @@ std::vector<ref::UpfirdnCase> UpfirdnColumnCases() {
   };
 }
 
+// Horizontal passes on pixels of under 8 channels (Upfirdn2dIsFewChannelRowPass), which the
+// CPU loop computes as up_x phases over whole rows, then gathers every down_x-th sum.
+std::vector<ref::UpfirdnCase> UpfirdnFewChannelRowCases() {
+  return {
+      // n, h, w, c, up (x, y), down (x, y), pad (x0, x1, y0, y1), fh, fw, flip, gain
+      {2, 3, 64, 3, 2, 1, 1, 1, 2, 1, 0, 0, 1, 4, false, 2.0f},    // up 2: an RGB upsample
+      {2, 3, 64, 3, 1, 1, 2, 1, 1, 1, 0, 0, 1, 4, true, 1.0f},     // down 2: its gradient
+      {1, 2, 37, 7, 4, 1, 2, 1, 3, -2, 0, 0, 1, 9, false, 1.0f},   // up 4, down 2, crop behind
+      {1, 4, 20, 1, 3, 1, 2, 1, -4, 5, 0, 0, 1, 5, false, 0.5f},   // C = 1, crop in front
+      {1, 2, 9, 6, 2, 1, 3, 1, 0, 7, 0, 0, 1, 2, true, 1.0f},      // up 2, down 3
+      {1, 2, 6, 3, 4, 1, 1, 1, 1, 2, 0, 0, 1, 1, false, 1.0f},     // phases without a tap
+      {2, 2, 10, 5, 1, 1, 1, 1, 30, 31, 0, 0, 1, 60, false, 1.0f},  // windows clipped both ends
+      {1, 3, 17, 2, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false, -1.5f},   // one tap: gain only
+  };
+}
+
 struct UpfirdnData {
   ref::UpfirdnCase k;
   Upfirdn2dParams p;
@@ -197,21 +214,36 @@ std::vector<float> Upfirdn2dOnCpu(const Upfirdn2dParams& p, const std::vector<fl
   return ToFloat(y);
 }
 
-// The column-pass CPU loop, over two row ranges; y starts as NaN, so that unwritten values
-// fail, and is empty (a failed comparison) when the case is no column pass.
-template <typename T>
-std::vector<float> Upfirdn2dColumnOnCpu(const Upfirdn2dParams& p, const std::vector<float>& x,
-                                        const std::vector<float>& f) {
-  if (!stylegan2::Upfirdn2dIsColumnPass(p)) return {};
+// A whole-row CPU loop, `loop(p, x, taps, y, row_begin, row_end)`, over two row ranges; y
+// starts as NaN, so that unwritten values fail, and is empty (a failed comparison) when
+// `applies(p)` says the case is not one the loop is for.
+template <typename T, typename Applies, typename Loop>
+std::vector<float> Upfirdn2dRowLoopOnCpu(Applies applies, Loop loop, const Upfirdn2dParams& p,
+                                         const std::vector<float>& x,
+                                         const std::vector<float>& f) {
+  if (!applies(p)) return {};
   const std::vector<T> xt = Cast<T>(x);
   std::vector<T> y(p.batch * p.out_h * p.out_w * p.channels, T(NAN));
   std::vector<float> taps(f.size());
   stylegan2::Upfirdn2dCorrelationTaps(p, f.data(), taps.data());
   const int64_t bounds[] = {0, p.batch * p.out_h / 3, p.batch * p.out_h};
-  for (int r = 0; r < 2; ++r)
-    stylegan2::Upfirdn2dCpuColumnRows<T>(p, xt.data(), taps.data(), y.data(), bounds[r],
-                                         bounds[r + 1]);
+  for (int r = 0; r < 2; ++r) loop(p, xt.data(), taps.data(), y.data(), bounds[r], bounds[r + 1]);
   return ToFloat(y);
+}
+
+template <typename T>
+std::vector<float> Upfirdn2dColumnOnCpu(const Upfirdn2dParams& p, const std::vector<float>& x,
+                                        const std::vector<float>& f) {
+  return Upfirdn2dRowLoopOnCpu<T>(stylegan2::Upfirdn2dIsColumnPass,
+                                  stylegan2::Upfirdn2dCpuColumnRows<T>, p, x, f);
+}
+
+template <typename T>
+std::vector<float> Upfirdn2dFewChannelOnCpu(const Upfirdn2dParams& p,
+                                            const std::vector<float>& x,
+                                            const std::vector<float>& f) {
+  return Upfirdn2dRowLoopOnCpu<T>(stylegan2::Upfirdn2dIsFewChannelRowPass,
+                                  stylegan2::Upfirdn2dCpuFewChannelRows<T>, p, x, f);
 }
 
 // Runs `run(p, x, f)` (returning y as floats) on every case; one line per type.
@@ -528,6 +560,10 @@ void RunCpuChecks() {
                       UpfirdnColumnCases());
   CheckUpfirdn<ref::Half>("cpu Upfirdn2dCpuColumnRows<half>", Upfirdn2dColumnOnCpu<ref::Half>,
                           UpfirdnColumnCases());
+  CheckUpfirdn<float>("cpu Upfirdn2dCpuFewChannelRows<float>", Upfirdn2dFewChannelOnCpu<float>,
+                      UpfirdnFewChannelRowCases());
+  CheckUpfirdn<ref::Half>("cpu Upfirdn2dCpuFewChannelRows<half>",
+                          Upfirdn2dFewChannelOnCpu<ref::Half>, UpfirdnFewChannelRowCases());
   CheckBiasAct<float>("cpu BiasActCpuRange<float>", BiasActOnCpu<float>);
   CheckBiasAct<ref::Half>("cpu BiasActCpuRange<half>", BiasActOnCpu<ref::Half>);
   CheckBilinear<float>("cpu BilinearSampleCpuRows<float>", false, BilinearSampleOnCpu<float, float>,

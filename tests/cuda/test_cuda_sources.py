@@ -72,6 +72,7 @@ def test_harness_cpu_checks(tmp_path):
         pytest.skip("neither g++ nor nvcc found")
     for check in ("cpu Upfirdn2dCpuRows<float>", "cpu Upfirdn2dCpuRows<half>",
                   "cpu Upfirdn2dCpuColumnRows<float>", "cpu Upfirdn2dCpuColumnRows<half>",
+                  "cpu Upfirdn2dCpuFewChannelRows<float>", "cpu Upfirdn2dCpuFewChannelRows<half>",
                   "cpu BiasActCpuRange<float>", "cpu BiasActCpuRange<half>",
                   "cpu BilinearSampleCpuRows<float>", "cpu BilinearSampleCpuRows<double>",
                   "cpu BilinearSampleAdjointCpuImages<float>",
