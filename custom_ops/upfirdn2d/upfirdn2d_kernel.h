@@ -314,61 +314,59 @@ void Upfirdn2dCpuColumnRows(const Upfirdn2dParams& p, const T* SG2_RESTRICT x,
 // Pixels narrower than this many channels leave per-pixel loops too short to vectorize.
 constexpr int64_t kUpfirdn2dFewChannels = 8;
 
+// The largest down_x that Upfirdn2dCpuFewChannelRows takes: it sums every position of the
+// up_x phases, down_x times the positions that the output keeps.
+constexpr int kUpfirdn2dFewChannelMaxDown = 4;
+
 // True when the op filters along x only, on pixels of fewer than kUpfirdn2dFewChannels
-// channels: a [1, filter_w] filter with no resampling, padding or cropping along y.
+// channels: a [1, filter_w] filter with no resampling, padding or cropping along y, and
+// downsampling along x by at most kUpfirdn2dFewChannelMaxDown.
 inline bool Upfirdn2dIsFewChannelRowPass(const Upfirdn2dParams& p) {
   return p.channels < kUpfirdn2dFewChannels && p.filter_h == 1 && p.up_y == 1 &&
-         p.down_y == 1 && p.pad_y0 == 0 && p.out_h == p.in_h;
-}
-
-// The scratch of Upfirdn2dCpuFewChannelRows, in pixels of C floats. Output ox reads the
-// up_x-phase sum q = ox * down_x: phase q % up_x at position q / up_x; phase phi's sum at
-// position j adds tap t times input pixel j + FloorDiv(phi + t - pad_x0, up_x) for the t
-// where phi + t - pad_x0 is a multiple of up_x (the others meet inserted zeros).
-struct Upfirdn2dRowPassLayout {
-  int64_t lead;       // zero pixels in front of the input row in its padded copy
-  int64_t padded_w;   // pixels of the padded copy (zeros behind the row as well)
-  int64_t phase_len;  // positions computed per phase
-};
-
-inline Upfirdn2dRowPassLayout Upfirdn2dRowPassLayoutOf(const Upfirdn2dParams& p) {
-  const int64_t up = p.up_x;
-  const int64_t lowest = FloorDiv<int64_t>(-p.pad_x0, up);
-  const int64_t highest = FloorDiv<int64_t>(up - 1 + p.filter_w - 1 - p.pad_x0, up);
-  Upfirdn2dRowPassLayout layout;
-  layout.phase_len = (p.out_w - 1) * p.down_x / up + 1;
-  layout.lead = lowest < 0 ? -lowest : 0;
-  const int64_t reach = layout.phase_len + highest;  // one past the last pixel read
-  layout.padded_w = layout.lead + (reach > p.in_w ? reach : p.in_w);
-  return layout;
+         p.down_y == 1 && p.pad_y0 == 0 && p.out_h == p.in_h &&
+         p.down_x <= kUpfirdn2dFewChannelMaxDown;
 }
 
 // CPU, for Upfirdn2dIsFewChannelRowPass: output rows [row_begin, row_end) (row r = n * out_h
-// + oy). Each input row is copied between zero margins, each up_x phase of its filtered
-// sequence summed tap by tap over whole rows as contiguous vectors (whatever C is), then
-// every down_x-th sum gathered into the output row.
+// + oy). Output ox is sum q = ox * down_x of the row filtered at up_x times the input rate:
+// phase q % up_x, position q / up_x. Position j of phase ph adds tap t times input pixel
+// j + FloorDiv(ph + t - pad_x0, up_x) for each t where ph + t - pad_x0 is a multiple of up_x
+// (the other taps meet inserted zeros). Each phase is summed tap by tap over the positions
+// whose pixel lies in the row, as contiguous vectors of whole rows (whatever C is); then
+// every down_x-th sum is gathered into the output row.
 template <typename T>
 void Upfirdn2dCpuFewChannelRows(const Upfirdn2dParams& p, const T* SG2_RESTRICT x,
                                 const float* SG2_RESTRICT taps, T* SG2_RESTRICT y,
                                 int64_t row_begin, int64_t row_end) {
   const int64_t C = p.channels, up = p.up_x;
-  const Upfirdn2dRowPassLayout layout = Upfirdn2dRowPassLayoutOf(p);
-  const int64_t phase_floats = layout.phase_len * C;
-  std::vector<float> padded(static_cast<size_t>(layout.padded_w * C), 0.0f);
+  const int64_t phase_len = (p.out_w - 1) * p.down_x / up + 1;  // positions per phase
+  const int64_t phase_floats = phase_len * C;
   std::vector<float> sums(static_cast<size_t>(up * phase_floats));
-  float* SG2_RESTRICT row = padded.data() + layout.lead * C;
+  const int64_t converted_floats = std::is_same<T, float>::value ? 0 : p.in_w * C;
+  std::vector<float> converted(static_cast<size_t>(converted_floats));
   for (int64_t r = row_begin; r < row_end; ++r) {
     const T* x_row = x + r * p.in_w * C;
-    for (int64_t k = 0; k < p.in_w * C; ++k) row[k] = static_cast<float>(x_row[k]);
+    const float* SG2_RESTRICT row;
+    if constexpr (std::is_same<T, float>::value) {
+      row = x_row;
+    } else {
+      for (int64_t k = 0; k < p.in_w * C; ++k) converted[k] = static_cast<float>(x_row[k]);
+      row = converted.data();
+    }
     for (int64_t phase = 0; phase < up; ++phase) {
       float* SG2_RESTRICT sum = sums.data() + phase * phase_floats;
       for (int64_t k = 0; k < phase_floats; ++k) sum[k] = 0.0f;
       for (int64_t t = 0; t < p.filter_w; ++t) {
         const int64_t at = phase + t - p.pad_x0;
-        if (at - FloorDiv<int64_t>(at, up) * up != 0) continue;
+        const int64_t offset = FloorDiv<int64_t>(at, up);  // input pixel of position 0
+        if (at != offset * up) continue;
+        const int64_t first = offset < 0 ? -offset : 0;
+        const int64_t end = p.in_w - offset < phase_len ? p.in_w - offset : phase_len;
+        if (first >= end) continue;
         const float w = taps[t];
-        const float* SG2_RESTRICT src = row + FloorDiv<int64_t>(at, up) * C;
-        for (int64_t k = 0; k < phase_floats; ++k) sum[k] += w * src[k];
+        const float* SG2_RESTRICT src = row + (offset + first) * C;
+        float* SG2_RESTRICT dst = sum + first * C;
+        for (int64_t k = 0; k < (end - first) * C; ++k) dst[k] += w * src[k];
       }
     }
     T* SG2_RESTRICT y_row = y + r * p.out_w * C;
