@@ -37,7 +37,7 @@ def test_channel_rule_matches_official_fmap_base():
 
 
 def numpy_modulated_conv(x, w, s, demodulate):
-    """Per-sample 'same' 3x3 convolution with modulated, demodulated weights."""
+    """Per-sample 'same' k x k convolution with modulated, demodulated weights."""
     n, h, wd, _ = x.shape
     k = w.shape[0]
     out = np.zeros((n, h, wd, w.shape[3]))
@@ -52,25 +52,27 @@ def numpy_modulated_conv(x, w, s, demodulate):
     return out
 
 
+@pytest.mark.parametrize("kernel", [3, 1])  # 1: per-sample matrix products
 @pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("demodulate", [False, True])
-def test_modulated_conv2d_matches_numpy(fused, demodulate):
+def test_modulated_conv2d_matches_numpy(kernel, fused, demodulate):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 5, 6, 4)).astype(np.float32)
-    w = rng.standard_normal((3, 3, 4, 7)).astype(np.float32)
+    w = rng.standard_normal((kernel, kernel, 4, 7)).astype(np.float32)
     s = rng.uniform(0.5, 2, (3, 4)).astype(np.float32)
     y = modulated_conv2d(x, w, s, setup_filter([1, 3, 3, 1]), demodulate=demodulate, fused=fused)
     np.testing.assert_allclose(y.numpy(), numpy_modulated_conv(x, w, s, demodulate), rtol=1e-4,
                                atol=1e-4)
 
 
+@pytest.mark.parametrize("kernel", [3, 1])
 @pytest.mark.parametrize("fused", [False, True])
-def test_float16_modulated_conv2d_prenormalizes(fused):
+def test_float16_modulated_conv2d_prenormalizes(kernel, fused):
     """Styles up to 6e4 (x * s and s^2 beyond float16's 65504): pre-normalized as stylegan2-ada
     does, the float16 result is finite and equals the float32 one to float16 precision."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 5, 6, 4)).astype(np.float32)
-    w = rng.standard_normal((3, 3, 4, 5)).astype(np.float32) / 6
+    w = rng.standard_normal((kernel, kernel, 4, 5)).astype(np.float32) / 6
     s = rng.uniform(2e4, 6e4, (2, 4)).astype(np.float32)
     y = modulated_conv2d(tf.cast(x, tf.float16), w, s, setup_filter([1, 3, 3, 1]), fused=fused)
     assert y.dtype == tf.float16
