@@ -48,8 +48,9 @@ def modulated_conv2d(x, weight, styles, f, demodulate=True, up=1, fused=True):
 
     Args:
         x: [N, H, W, I] input features.
-        weight: [k, k, I, O] equalized, already scaled weights.
-        styles: [N, I] per-sample input scales.
+        weight: [k, k, I, O] weights.
+        styles: [N, I] per-sample input scales; the convolution multiplies
+            weight by styles, so an equalized-lr gain may scale either.
         f: FIR filter for up=2.
         demodulate: normalize each output feature map to unit expected std.
         up: 1 or 2.
@@ -157,9 +158,10 @@ class ModulatedConv2D(keras.layers.Layer):
 
     def call(self, x, w, fused_modconv=None):
         fused = self.fused_modconv if fused_modconv is None else fused_modconv
-        styles = self.affine(tf.cast(w, self.affine.compute_dtype))
-        weight = self.weight * self.weight_gain
-        return modulated_conv2d(x, weight, styles, self._filter, demodulate=self.demodulate,
+        # The equalized-lr gain scales the styles, not the weights: the same product, without
+        # a pass over the [k, k, I, O] weights in every call (stylegan2-ada does the same).
+        styles = self.affine(tf.cast(w, self.affine.compute_dtype)) * self.weight_gain
+        return modulated_conv2d(x, self.weight, styles, self._filter, demodulate=self.demodulate,
                                 up=self.up, fused=fused)
 
     def get_config(self):
